@@ -1,0 +1,1 @@
+"""Stream long-running AI workflows to web clients over SSE and WebSocket."""

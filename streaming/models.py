@@ -1,0 +1,106 @@
+"""The record of every stream: one row that ends in exactly one recorded state."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Kind(models.TextChoices):
+    """Which stream a session serves."""
+
+    CHAT = "chat", "chat"
+    PROSE = "prose", "prose"
+
+
+class Transport(models.TextChoices):
+    """How the client is connected."""
+
+    SSE = "sse", "SSE"
+    WEBSOCKET = "websocket", "WebSocket"
+
+
+class Status(models.TextChoices):
+    """Where a session is in its life."""
+
+    RUNNING = "running", "running"
+    COMPLETED = "completed", "completed"
+    CANCELLED = "cancelled", "cancelled"
+    TIMED_OUT = "timed_out", "timed out"
+    FAILED = "failed", "failed"
+    INTERRUPTED = "interrupted", "interrupted"
+
+
+class EndReason(models.TextChoices):
+    """Why a session that did not complete ended."""
+
+    NONE = "", "–"
+    CLIENT_DISCONNECT = "client_disconnect", "client disconnected"
+    USER_CANCEL = "user_cancel", "cancelled by a user"
+    TIMEOUT = "timeout", "deadline passed"
+    ERROR = "error", "the source failed"
+    SERVER_SHUTDOWN = "server_shutdown", "server shut down"
+    WORKER_LOST = "worker_lost", "worker lost"
+
+    @property
+    def status(self) -> Status:
+        """Return the final status this reason ends a session in."""
+        return END_STATUS[self]
+
+
+END_STATUS = {
+    EndReason.NONE: Status.COMPLETED,
+    EndReason.CLIENT_DISCONNECT: Status.CANCELLED,
+    EndReason.USER_CANCEL: Status.CANCELLED,
+    EndReason.TIMEOUT: Status.TIMED_OUT,
+    EndReason.ERROR: Status.FAILED,
+    EndReason.SERVER_SHUTDOWN: Status.INTERRUPTED,
+    EndReason.WORKER_LOST: Status.INTERRUPTED,
+}
+
+
+class StreamSession(models.Model):
+    """One stream, from its request to its one final state."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    transport = models.CharField(max_length=16, choices=Transport.choices)
+    thread_id = models.CharField(max_length=256, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    end_reason = models.CharField(
+        max_length=32, choices=EndReason.choices, blank=True, default=EndReason.NONE
+    )
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        help_text="Last sign of life from the worker running the stream."
+    )
+    events_sent = models.PositiveIntegerField(
+        default=0, help_text="Events handed to the client's connection."
+    )
+    last_event_id = models.PositiveIntegerField(
+        default=0, help_text="Id of the last event the stream produced."
+    )
+    source = models.CharField(max_length=200, blank=True)
+    request_params = models.JSONField(default=dict, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    error = models.TextField(blank=True, help_text="Internal error detail, never sent to clients.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="session_status_heartbeat"),
+            models.Index(fields=["end_reason", "started_at"], name="session_reason_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Return how long the stream ran, or None while it runs."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()

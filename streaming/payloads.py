@@ -1,0 +1,64 @@
+"""Read and validate request bodies; refuse what cannot run with FastAPI's error shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from pydantic import BaseModel, ValidationError
+
+from streaming.conf import conf
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """A request refused before anything streams: an HTTP status and a JSON `detail`."""
+
+    def __init__(self, status: int, detail: Any, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        """Return the answer a client gets: `{"detail": ...}` with the status."""
+        return JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
+
+
+def read_json_object(request: HttpRequest) -> dict[str, Any]:
+    """Return the body parsed as a JSON object, or raise the contract's 413/400/422."""
+    limit = conf.max_body_bytes
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise ApiError(413, f"Request body is larger than {limit} bytes.") from None
+    if len(body) > limit:
+        raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    try:
+        payload = json.loads(body or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(
+            422,
+            [{"type": "model_type", "loc": ["body"], "msg": "Input should be a JSON object"}],
+        )
+    return payload
+
+
+def validate(schema: type[SchemaT], payload: dict[str, Any]) -> SchemaT:
+    """Return `payload` validated by `schema`, or raise 422 with pydantic's errors."""
+    try:
+        return schema.model_validate(payload)
+    except ValidationError as exc:
+        errors = [
+            {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ApiError(422, errors) from None

@@ -1,0 +1,114 @@
+"""Request bodies of the stream endpoints, mirroring deer-flow's pydantic models."""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+DEFAULT_THREAD_ID = "__default__"
+
+MAX_TEXT = 100_000
+MAX_ITEMS = 200
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+class Schema(BaseModel):
+    """Ignore unknown fields, as deer-flow does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReportStyle(str, Enum):
+    """Report styles of deer-flow."""
+
+    ACADEMIC = "academic"
+    POPULAR_SCIENCE = "popular_science"
+    NEWS = "news"
+    SOCIAL_MEDIA = "social_media"
+    STRATEGIC_INVESTMENT = "strategic_investment"
+
+
+class ContentItem(Schema):
+    """One part of a multi-part message."""
+
+    type: ShortText
+    text: LongText | None = None
+    image_url: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
+
+
+class ChatMessage(Schema):
+    """One message of the conversation."""
+
+    role: ShortText
+    content: LongText | Annotated[list[ContentItem], Field(max_length=50)]
+
+    def text(self) -> str:
+        """Return the message's text, parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(item.text or "" for item in self.content)
+
+
+class Resource(Schema):
+    """A RAG resource the research may use."""
+
+    uri: Annotated[str, StringConstraints(max_length=2048)]
+    title: ShortText = ""
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = ""
+
+
+class ChatRequest(Schema):
+    """Body of `POST /api/chat/stream` (deer-flow's ChatRequest)."""
+
+    messages: Annotated[list[ChatMessage], Field(max_length=MAX_ITEMS)] = []
+    resources: Annotated[list[Resource], Field(max_length=50)] = []
+    debug: bool = False
+    thread_id: ShortText = DEFAULT_THREAD_ID
+    locale: ShortText = "en-US"
+    max_plan_iterations: Annotated[int, Field(ge=0, le=10)] = 1
+    max_step_num: Annotated[int, Field(ge=1, le=20)] = 3
+    max_search_results: Annotated[int, Field(ge=1, le=50)] = 3
+    auto_accepted_plan: bool = False
+    interrupt_feedback: ShortText | None = None
+    mcp_settings: dict[str, Any] | None = None
+    enable_background_investigation: bool = True
+    enable_web_search: bool = True
+    report_style: ReportStyle = ReportStyle.ACADEMIC
+    enable_deep_thinking: bool = False
+    enable_clarification: bool | None = None
+    max_clarification_rounds: Annotated[int, Field(ge=0, le=20)] | None = None
+    interrupt_before_tools: Annotated[list[ShortText], Field(max_length=50)] = []
+
+    def resolved_thread_id(self) -> str:
+        """Return the thread id, a new uuid4 for deer-flow's `__default__`."""
+        if self.thread_id == DEFAULT_THREAD_ID or not self.thread_id:
+            return str(uuid.uuid4())
+        return self.thread_id
+
+    def last_user_text(self) -> str:
+        """Return the text of the latest user message, or an empty string."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.text()
+        return ""
+
+
+ProseOption = Literal["continue", "improve", "shorter", "longer", "fix", "zap"]
+
+
+class ProseRequest(Schema):
+    """Body of `POST /api/prose/generate` (deer-flow's GenerateProseRequest)."""
+
+    prompt: LongText
+    option: ProseOption
+    command: LongText | None = ""
+
+    @model_validator(mode="after")
+    def _zap_needs_command(self) -> ProseRequest:
+        if self.option == "zap" and not (self.command or "").strip():
+            raise ValueError("option 'zap' needs a non-empty 'command'")
+        return self

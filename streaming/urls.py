@@ -1,0 +1,17 @@
+"""HTTP routes of the streaming app."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from streaming import views
+
+app_name = "streaming"
+
+urlpatterns = [
+    path("api/chat/stream", views.ChatStreamView.as_view(), name="chat-stream"),
+    path("api/prose/generate", views.ProseStreamView.as_view(), name="prose-generate"),
+    path("api/config", views.ConfigView.as_view(), name="config"),
+    path("api/sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+    path("healthz", views.HealthView.as_view(), name="healthz"),
+]

@@ -1,0 +1,185 @@
+"""The HTTP transport: SSE stream views and the small JSON endpoints beside them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from streaming import sse
+from streaming.access import require_token
+from streaming.conf import conf
+from streaming.guard import ClientInfo, Comment, StreamGuardMixin, StreamRun
+from streaming.models import StreamSession, Transport
+from streaming.payloads import ApiError, read_json_object, validate
+from streaming.schemas import ChatRequest, ProseRequest
+from streaming.sources import chat_source
+
+logger = logging.getLogger(__name__)
+
+MCP_DISABLED = (
+    "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
+    "to enable MCP features."
+)
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """Stream a run's frames as Server-Sent Events."""
+
+    def __init__(self, run: StreamRun) -> None:
+        super().__init__(_sse_body(run), headers=sse.stream_headers(str(run.session_id)))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django's ASGI handler closes what `aiter(response)` returns when the client goes
+        # away; its default wraps our iterator in generators that it never closes. Hand it
+        # ours, so the guard's cleanup runs at once instead of at garbage collection.
+        return self._iterator  # type: ignore[return-value]
+
+
+async def _sse_body(run: StreamRun) -> AsyncIterator[bytes]:
+    async with contextlib.aclosing(run.follow()) as frames:
+        async for output in frames:
+            if isinstance(output, Comment):
+                yield sse.encode_comment(output.text)
+            else:
+                yield sse.encode_events(output)
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    """Return the client's address and user agent."""
+    return ClientInfo(
+        address=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class ChatStreamView(StreamGuardMixin, View):
+    """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        """Validate the request, record the session, stream its events."""
+        try:
+            require_token(request.headers)
+            chat = validate(ChatRequest, read_json_object(request))
+            if chat.mcp_settings and not conf.enable_mcp:
+                raise ApiError(403, MCP_DISABLED)
+        except ApiError as exc:
+            return exc.response()
+        run = await self.open_chat_stream(
+            chat, transport=Transport.SSE, client=client_info(request)
+        )
+        return EventStreamResponse(run)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class ProseStreamView(StreamGuardMixin, View):
+    """`POST /api/prose/generate`: the prose writer's stream."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        """Validate the request, record the session, stream the text."""
+        try:
+            require_token(request.headers)
+            prose = validate(ProseRequest, read_json_object(request))
+        except ApiError as exc:
+            return exc.response()
+        run = await self.open_prose_stream(
+            prose, transport=Transport.SSE, client=client_info(request)
+        )
+        return EventStreamResponse(run)
+
+
+class ConfigView(View):
+    """`GET /api/config`: the server's configuration in deer-flow's shape."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Return the RAG provider and the models the chat source offers."""
+        source = chat_source(conf.chat_source)
+        models: dict[str, list[str]] = getattr(source, "models", {"basic": [], "reasoning": []})
+        return JsonResponse({"rag": {"provider": None}, "models": models})
+
+
+class SessionDetailView(View):
+    """`GET /api/sessions/<uuid>`: one session's record."""
+
+    async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+        """Return the session as JSON, or 404."""
+        try:
+            require_token(request.headers)
+            session = await StreamSession.objects.filter(pk=session_id).afirst()
+            if session is None:
+                raise ApiError(404, "No such session.")
+        except ApiError as exc:
+            return exc.response()
+        return JsonResponse(session_json(session))
+
+
+def session_json(session: StreamSession) -> dict[str, Any]:
+    """Return the public fields of a session record."""
+    return {
+        "id": str(session.id),
+        "kind": session.kind,
+        "transport": session.transport,
+        "thread_id": session.thread_id,
+        "status": session.status,
+        "end_reason": session.end_reason,
+        "started_at": session.started_at.isoformat(),
+        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "duration_seconds": session.duration_seconds,
+        "events_sent": session.events_sent,
+        "last_event_id": session.last_event_id,
+        "source": session.source,
+    }
+
+
+class HealthView(View):
+    """`GET /healthz`: 200 when the database and the channel layer answer, else 503."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Check the database and the channel layer."""
+        checks = {
+            "database": await _check(_ping_database),
+            "channel_layer": await _check(_ping_layer),
+        }
+        healthy = all(value == "ok" for value in checks.values())
+        return JsonResponse(
+            {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+        )
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await probe()
+    except Exception as exc:
+        logger.warning("Health check %s failed: %s", probe.__name__, exc)
+        return "error"
+    return "ok"
+
+
+async def _ping_database() -> None:
+    def ping() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    await sync_to_async(ping)()
+
+
+async def _ping_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    await layer.group_send("healthz", {"type": "healthz.ping"})
