@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,7 @@ class StreamRun:
             # Cancelled before its first step, the task never ran its own ending.
             await records.survive_cancel(self._close_unstarted(reason))
 
-    async def follow(self, *, after: int = 0) -> AsyncIterator[Output]:
+    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
         """Yield what a transport sends: an opening comment, event batches, pings.
 
         If the transport is cancelled (its client went away), the run is stopped first

@@ -35,7 +35,7 @@ class Status(models.TextChoices):
 class EndReason(models.TextChoices):
     """Why a session that did not complete ended."""
 
-    NONE = "", "–"
+    NONE = "", "none"
     CLIENT_DISCONNECT = "client_disconnect", "client disconnected"
     USER_CANCEL = "user_cancel", "cancelled by a user"
     TIMEOUT = "timeout", "deadline passed"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -22,7 +22,7 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class ReportStyle(str, Enum):
+class ReportStyle(StrEnum):
     """Report styles of deer-flow."""
 
     ACADEMIC = "academic"

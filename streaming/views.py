@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -37,16 +38,17 @@ class EventStreamResponse(StreamingHttpResponse):
     """Stream a run's frames as Server-Sent Events."""
 
     def __init__(self, run: StreamRun) -> None:
-        super().__init__(_sse_body(run), headers=sse.stream_headers(str(run.session_id)))
+        self._body = _sse_body(run)
+        super().__init__(self._body, headers=sse.stream_headers(str(run.session_id)))
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's ASGI handler closes what `aiter(response)` returns when the client goes
         # away; its default wraps our iterator in generators that it never closes. Hand it
         # ours, so the guard's cleanup runs at once instead of at garbage collection.
-        return self._iterator  # type: ignore[return-value]
+        return self._body
 
 
-async def _sse_body(run: StreamRun) -> AsyncIterator[bytes]:
+async def _sse_body(run: StreamRun) -> AsyncGenerator[bytes, None]:
     async with contextlib.aclosing(run.follow()) as frames:
         async for output in frames:
             if isinstance(output, Comment):
@@ -69,7 +71,7 @@ class ChatStreamView(StreamGuardMixin, View):
 
     http_method_names = ["post", "options"]
 
-    async def post(self, request: HttpRequest) -> HttpResponse:
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream its events."""
         try:
             require_token(request.headers)
@@ -90,7 +92,7 @@ class ProseStreamView(StreamGuardMixin, View):
 
     http_method_names = ["post", "options"]
 
-    async def post(self, request: HttpRequest) -> HttpResponse:
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream the text."""
         try:
             require_token(request.headers)

@@ -24,7 +24,8 @@ def parse(body: bytes) -> list[Frame]:
     """Parse a stream as the HTML standard's EventSource does (comments dropped)."""
     text = body.decode()
     frames: list[Frame] = []
-    event, data, last_id = "", [], None
+    event, last_id = "", None
+    data: list[str] = []
     has_data = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if line == "":

@@ -114,12 +114,14 @@ async def test_source_error_sends_generic_frame_and_keeps_detail_internal(
         "error": "The stream failed because of an internal error.",
         "reason": "error",
     }
-    assert b"SECRET" not in body and b"exploded" not in body
+    assert b"SECRET" not in body
+    assert b"exploded" not in body
     session = await session_of(exchange)
     assert (session.status, session.end_reason) == (Status.FAILED, EndReason.ERROR)
     assert "upstream exploded" in session.error
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and str(session.id) in errors[0].getMessage()
+    assert len(errors) == 1
+    assert str(session.id) in errors[0].getMessage()
 
 
 @use_source("IdleSource")
