@@ -170,6 +170,28 @@ STREAM_MAX_BODY_BYTES = env.int(
     "STREAM_MAX_BODY_BYTES", default=streaming_defaults.DEFAULT_MAX_BODY_BYTES
 )
 STREAM_ENABLE_MCP = env.bool("ENABLE_MCP_SERVER_CONFIGURATION", default=False)
+
+# Real sources (openai, langgraph); see README.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+LLM_MODEL = env.str("LLM_MODEL", default=streaming_defaults.DEFAULT_LLM_MODEL)
+OPENAI_TIMEOUT_SECONDS = env.float(
+    "OPENAI_TIMEOUT_SECONDS", default=streaming_defaults.DEFAULT_OPENAI_TIMEOUT_SECONDS
+)
+OPENAI_MAX_RETRIES = env.int(
+    "OPENAI_MAX_RETRIES", default=streaming_defaults.DEFAULT_OPENAI_MAX_RETRIES
+)
+STREAM_UPSTREAM_IDLE_SECONDS = env.float(
+    "STREAM_UPSTREAM_IDLE_SECONDS", default=streaming_defaults.DEFAULT_UPSTREAM_IDLE_SECONDS
+)
+STREAM_OPENAI_AGENT = env.str(
+    "STREAM_OPENAI_AGENT", default=streaming_defaults.DEFAULT_OPENAI_AGENT
+)
+STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default="")
+STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default="")
+LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default="memory")
+# End of real sources.
+
 # Request bodies larger than this are refused with 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = STREAM_MAX_BODY_BYTES
 

@@ -14,6 +14,11 @@ DEFAULT_DEMO_DELAY_MS = 30
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BUFFER_EVENTS = 10_000
 DEFAULT_CANCEL_GRACE_SECONDS = 5.0
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_TIMEOUT_SECONDS = 60.0
+DEFAULT_OPENAI_MAX_RETRIES = 2
+DEFAULT_UPSTREAM_IDLE_SECONDS = 60.0
+DEFAULT_OPENAI_AGENT = "reporter"
 
 OnDisconnect = Literal["cancel", "continue"]
 
@@ -75,6 +80,60 @@ class StreamingSettings:
     def cancel_grace_seconds(self) -> float:
         """How long a cancelled stream's cleanup may take (well inside daphne's 10 s)."""
         return float(getattr(settings, "STREAM_CANCEL_GRACE_SECONDS", DEFAULT_CANCEL_GRACE_SECONDS))
+
+    # Real sources (openai, langgraph).
+
+    @property
+    def openai_api_key(self) -> str:
+        """API key of the OpenAI-compatible server."""
+        return str(getattr(settings, "OPENAI_API_KEY", ""))
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL of the OpenAI-compatible server; empty means OpenAI's."""
+        return str(getattr(settings, "OPENAI_BASE_URL", ""))
+
+    @property
+    def llm_model(self) -> str:
+        """Model name sent to the OpenAI-compatible server."""
+        return str(getattr(settings, "LLM_MODEL", DEFAULT_LLM_MODEL))
+
+    @property
+    def openai_timeout_seconds(self) -> float:
+        """Timeout of one request to the model (connect and each read)."""
+        return float(getattr(settings, "OPENAI_TIMEOUT_SECONDS", DEFAULT_OPENAI_TIMEOUT_SECONDS))
+
+    @property
+    def openai_max_retries(self) -> int:
+        """Retries of a failed request before the stream's first chunk."""
+        return int(getattr(settings, "OPENAI_MAX_RETRIES", DEFAULT_OPENAI_MAX_RETRIES))
+
+    @property
+    def upstream_idle_seconds(self) -> float:
+        """Longest silence of an upstream stream before it counts as stalled."""
+        return float(
+            getattr(settings, "STREAM_UPSTREAM_IDLE_SECONDS", DEFAULT_UPSTREAM_IDLE_SECONDS)
+        )
+
+    @property
+    def openai_agent(self) -> str:
+        """deer-flow agent name the openai chat source speaks as."""
+        return str(getattr(settings, "STREAM_OPENAI_AGENT", DEFAULT_OPENAI_AGENT))
+
+    @property
+    def chat_graph(self) -> str:
+        """Dotted path of the compiled LangGraph graph for chat."""
+        return str(getattr(settings, "STREAM_CHAT_GRAPH", ""))
+
+    @property
+    def prose_graph(self) -> str:
+        """Dotted path of the compiled LangGraph graph for prose."""
+        return str(getattr(settings, "STREAM_PROSE_GRAPH", ""))
+
+    @property
+    def langgraph_checkpointer(self) -> str:
+        """`memory`, `none`, or a dotted path to a checkpointer factory."""
+        return str(getattr(settings, "LANGGRAPH_CHECKPOINTER", "memory"))
 
 
 conf = StreamingSettings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -115,15 +117,11 @@ def _wait_healthy(server: LiveServer) -> None:
         time.sleep(0.05)
 
 
-async def wait_for_session(
-    client: httpx.AsyncClient, session_id: str, *, timeout: float = 5.0
-) -> dict[str, object]:
+async def wait_for_session(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
     """Return the session's record once it has ended (the server writes it within ms)."""
-    import asyncio
-
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 5.0
     while True:
-        record: dict[str, object] = (await client.get(f"/api/sessions/{session_id}")).json()
+        record: dict[str, Any] = (await client.get(f"/api/sessions/{session_id}")).json()
         if record["status"] != "running" or time.monotonic() > deadline:
             return record
         await asyncio.sleep(0.02)

@@ -225,3 +225,32 @@ async def test_session_detail(probe: Probe) -> None:
     missing = await request("GET", "/api/sessions/00000000-0000-0000-0000-000000000000")
     assert missing.status == 404
     assert json.loads(await missing.read_all()) == {"detail": "No such session."}
+
+
+async def test_demo_interrupt_then_accepted_follow_up_on_the_wire() -> None:
+    question = {"role": "user", "content": "How do bees navigate?"}
+    first = await post_json("/api/chat/stream", {"thread_id": "bees", "messages": [question]})
+    planned = deerflow_events(await first.read_all())
+    ack = {"role": "user", "content": "Great! Let's get started."}
+    follow = {"thread_id": "bees", "messages": [ack], "interrupt_feedback": "accepted"}
+    second = await post_json("/api/chat/stream", follow)
+    researched = deerflow_events(await second.read_all())
+
+    names = [name for name, _ in planned]
+    assert names[-1] == "interrupt"
+    assert planned[-2][1]["agent"] == "planner"
+    assert planned[-2][1]["finish_reason"] == "stop"
+    assert planned[-1][1]["options"] == [
+        {"text": "Edit plan", "value": "edit_plan"},
+        {"text": "Start research", "value": "accepted"},
+    ]
+    assert "planner" not in {data.get("agent") for _, data in researched}
+    called = {c["id"] for name, d in researched if name == "tool_calls" for c in d["tool_calls"]}
+    answered = {d["tool_call_id"] for name, d in researched if name == "tool_call_result"}
+    assert answered
+    assert answered <= called
+    report = "".join(d.get("content", "") for _, d in researched if d.get("agent") == "reporter")
+    assert "bees navigate" in report
+    assert all(d["thread_id"] == "bees" for _, d in planned + researched)
+    statuses = [s async for s in StreamSession.objects.values_list("status", flat=True)]
+    assert statuses == ["completed", "completed"]

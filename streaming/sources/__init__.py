@@ -14,7 +14,7 @@ CHAT_SOURCES = {
     "demo": "streaming.sources.demo.DemoWorkflowSource",
 }
 PROSE_SOURCES = {
-    "demo": "streaming.sources.demo.DemoProseSource",
+    "demo": "streaming.sources.demo_prose.DemoProseSource",
 }
 
 __all__ = [

@@ -1,0 +1,82 @@
+"""The offline, deterministic demo of deer-flow's prose editor (the default prose source)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator
+
+from streaming.conf import conf
+from streaming.schemas import ProseRequest
+from streaming.sources.base import Event
+from streaming.sources.demo import pieces
+
+CONTINUATION = (
+    "Building on this, the next step is to look at what it means in practice. "
+    "The details show why it matters."
+)
+ELABORATION = (
+    "In more detail, this point rests on its background, the evidence for it and what "
+    "follows from it. Each of these gives the reader the context to weigh it on its merits."
+)
+WORDY = ((r"\bin order to\b", "to"), (r"\ba lot of\b", "many"), (r"\b(very|really) ", ""))
+SENTENCE_END = re.compile(r"(?<=[.!?])(\s+)")
+
+
+def _fix(text: str) -> str:
+    """Collapse repeated spaces, capitalize sentence starts and end with a period."""
+    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.strip().split("\n"))
+    fixed = re.sub(r"\bi\b", "I", "\n".join(lines))
+    fixed = re.sub(r"(^|[.!?]\s+|\n\n)([a-z])", lambda m: m[1] + m[2].upper(), fixed)
+    return fixed + "." if fixed[-1:].isalnum() else fixed
+
+
+def _improve(text: str) -> str:
+    """Drop wordy phrases, fix the text and add a one-line summary to longer texts."""
+    for wordy, plain in WORDY:
+        text = re.sub(wordy, plain, text)
+    improved = _fix(text)
+    sentences = SENTENCE_END.split(improved)[::2]
+    if len(sentences) < 2:
+        return improved
+    return f"{improved} In short: {sentences[0].rstrip('.!?')}."
+
+
+def _shorter(text: str) -> str:
+    """Keep the first half of the sentences, or of the words of a single long sentence."""
+    parts = SENTENCE_END.split(text.strip())
+    count = len(parts[::2])
+    if count > 1:
+        return "".join(parts[: 2 * max(1, count // 2) - 1])
+    words = text.split()
+    return " ".join(words[: len(words) // 2]) + "…" if len(words) > 6 else text.strip()
+
+
+def _rewrite(request: ProseRequest) -> str:
+    """Return the demo's output for `request`: the text the editor shows.
+
+    `continue` returns only the new sentences, as deer-flow's editor inserts them itself.
+    """
+    text = request.prompt
+    if request.option == "continue":
+        return CONTINUATION
+    if request.option == "improve":
+        return _improve(text)
+    if request.option == "shorter":
+        return _shorter(text)
+    if request.option == "longer":
+        return f"{text.rstrip()}\n\n{ELABORATION}".lstrip()
+    if request.option == "zap":
+        return f"Applied command: {' '.join((request.command or '').split())}\n\n{_fix(text)}"
+    return _fix(text)
+
+
+class DemoProseSource:
+    """Stream a deterministic, offline rewrite of the prompt per option (deer-flow's prose)."""
+
+    async def stream(self, request: ProseRequest) -> AsyncGenerator[Event, None]:
+        """Yield the rewritten text in pieces of a few words, pausing before each one."""
+        delay = conf.demo_delay_seconds
+        for piece in pieces(_rewrite(request), words=3):
+            await asyncio.sleep(delay)
+            yield Event("", piece)
