@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.db import models
 
@@ -93,6 +94,11 @@ class StreamSession(models.Model):
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="session_status_heartbeat"),
             models.Index(fields=["end_reason", "started_at"], name="session_reason_started"),
+            # The admin's filters and the cancelled view, each with the list's order.
+            models.Index(fields=["status", "started_at"], name="session_status_started"),
+            models.Index(fields=["kind", "started_at"], name="session_kind_started"),
+            models.Index(fields=["transport", "started_at"], name="session_transport_started"),
+            models.Index(fields=["client_address"], name="session_client_address"),
         ]
 
     def __str__(self) -> str:
@@ -104,3 +110,23 @@ class StreamSession(models.Model):
         if self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+
+CANCELLED_STATUSES = (Status.CANCELLED, Status.TIMED_OUT, Status.INTERRUPTED)
+
+
+class CancelledSessionManager(models.Manager["CancelledSession"]):
+    """Only sessions that were stopped before they completed."""
+
+    def get_queryset(self) -> models.QuerySet[CancelledSession]:
+        return super().get_queryset().filter(status__in=CANCELLED_STATUSES)
+
+
+class CancelledSession(StreamSession):
+    """A session that ended cancelled, timed out or interrupted (the admin's own view)."""
+
+    objects: ClassVar[CancelledSessionManager] = CancelledSessionManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "cancelled session"
