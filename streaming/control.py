@@ -6,11 +6,9 @@ group, so it reaches the run on whichever worker it runs (with the Redis layer).
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -48,23 +46,36 @@ async def request_cancel(session_id: uuid.UUID) -> CancelOutcome:
     return CancelOutcome.SENT
 
 
-async def listen_for_cancel(session_id: uuid.UUID, on_cancel: Callable[[], None]) -> None:
-    """Join the session's group and call `on_cancel` when a cancel arrives."""
-    layer = _layer()
-    group = group_name(session_id)
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)
-    try:
+class CancelSubscription:
+    """A live run's membership of its session's group, through which cancels arrive."""
+
+    def __init__(self, layer: Any, group: str, channel: str) -> None:
+        self._layer = layer
+        self._group = group
+        self._channel = channel
+
+    @classmethod
+    async def join(cls, session_id: uuid.UUID) -> CancelSubscription:
+        """Join the group of `session_id`; from now on a cancel for it reaches this run."""
+        layer = _layer()
+        channel = await layer.new_channel()
+        subscription = cls(layer, group_name(session_id), channel)
+        await layer.group_add(subscription._group, channel)
+        return subscription
+
+    async def wait(self) -> None:
+        """Return when a cancel arrives."""
         while True:
-            message: dict[str, Any] = await layer.receive(channel)
+            message: dict[str, Any] = await self._layer.receive(self._channel)
             if message.get("type") == CANCEL:
-                on_cancel()
                 return
-    finally:
+
+    async def leave(self) -> None:
+        """Leave the group (best effort: a group left behind expires on its own)."""
         try:
-            await asyncio.shield(layer.group_discard(group, channel))
-        except Exception as exc:  # The group expires on its own; a stream must not fail here.
-            logger.warning("Could not leave group %s: %s", group, exc)
+            await self._layer.group_discard(self._group, self._channel)
+        except Exception as exc:
+            logger.warning("Could not leave group %s: %s", self._group, exc)
 
 
 def _layer() -> Any:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from streaming import records
+from streaming import control, records
 from streaming.conf import conf
 from streaming.eventlog import EventLog, Numbered
+from streaming.liveness import live_runs
 from streaming.models import EndReason, Kind, Transport
 from streaming.schemas import ChatRequest, ProseRequest
 from streaming.sources import chat_source, prose_source
@@ -75,24 +77,38 @@ class StreamRun:
         self.delivered = 0
         self._events = events
         self._stop_reason: EndReason | None = None
+        self._started = False
+        self._subscription: control.CancelSubscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start driving the source (once)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._drive(), name=f"stream-run-{self.session_id}")
+    async def start(self) -> None:
+        """Join the control plane, then start driving the source (once)."""
+        if self._started:
+            return
+        self._started = True
+        self._subscription = await control.CancelSubscription.join(self.session_id)
+        # A fresh context: the run may outlive the request that started it, and must not
+        # inherit that request's thread for sync calls.
+        context = contextvars.Context()
+        name = f"stream-run-{self.session_id}"
+        self._task = asyncio.create_task(self._drive(), name=name, context=context)
+        self._listener = asyncio.create_task(self._listen(), name=f"{name}-cancel", context=context)
+        live_runs().add(self)
+
+    def request_stop(self, reason: EndReason) -> None:
+        """Ask the run to end for `reason`, unless it has ended or is already ending."""
+        if self.outcome is None and self._stop_reason is None and self._task is not None:
+            self._stop_reason = reason
+            self._task.cancel()
 
     async def stop(self, reason: EndReason) -> None:
         """End the run for `reason` unless it has ended; wait (bounded) for its record."""
-        if self._task is None:
-            self.start()
-        assert self._task is not None
-        if self.outcome is None and self._stop_reason is None:
-            self._stop_reason = reason
-            self._task.cancel()
-        await records.survive_cancel(self._wait_finished())
-        if self.outcome is None and self._task.done():
-            # Cancelled before its first step, the task never ran its own ending.
+        if self._task is not None:
+            self.request_stop(reason)
+            await records.survive_cancel(self._wait_finished())
+        if self.outcome is None and (self._task is None or self._task.done()):
+            # Never started, or cancelled before its first step: no ending ran yet.
             await records.survive_cancel(self._close_unstarted(reason))
 
     async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
@@ -101,11 +117,11 @@ class StreamRun:
         If the transport is cancelled (its client went away), the run is stopped first
         (with STREAM_ON_DISCONNECT=cancel) and the cancel is re-raised.
         """
-        self.start()
-        yield OPENED
         cursor = after
         heartbeat = conf.heartbeat_seconds
         try:
+            await self.start()
+            yield OPENED
             while True:
                 batch = self.log.after(cursor)
                 if batch:
@@ -120,9 +136,15 @@ class StreamRun:
                 except TimeoutError:
                     yield PING
         except (asyncio.CancelledError, GeneratorExit):
-            if conf.on_disconnect == "cancel":
+            if conf.on_disconnect == "cancel" or self._task is None:
                 await self.stop(EndReason.CLIENT_DISCONNECT)
             raise
+
+    async def _listen(self) -> None:
+        assert self._subscription is not None
+        await self._subscription.wait()
+        logger.info("Stream %s: cancel requested", self.session_id)
+        self.request_stop(EndReason.USER_CANCEL)
 
     async def _drive(self) -> None:
         reason, error = EndReason.NONE, ""
@@ -164,23 +186,34 @@ class StreamRun:
 
     async def _finish(self, reason: EndReason, error: str) -> None:
         """Record the end, then send the guard's final frame where someone listens."""
+        if self.outcome is not None:
+            return
         self.outcome = reason
+        live_runs().discard(self)
+        if self._listener is not None and self._listener is not asyncio.current_task():
+            self._listener.cancel()
         ending = PUBLIC_ENDINGS.get(reason)
         last_id = self.log.last_id + (1 if ending else 0)
         delivered = self.delivered if reason is EndReason.CLIENT_DISCONNECT else last_id
-        await records.survive_cancel(
-            records.finish_session(
-                self.session_id,
-                reason=reason,
-                events_sent=delivered,
-                last_event_id=last_id,
-                error=error,
+        try:
+            await records.survive_cancel(
+                records.finish_session(
+                    self.session_id,
+                    reason=reason,
+                    events_sent=delivered,
+                    last_event_id=last_id,
+                    error=error,
+                )
             )
-        )
+        except Exception as exc:
+            # The stream still ends for its readers; the stale-session sweep ends the row.
+            logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
         if ending is not None:
             self.log.append(self._error_event(*ending))
         self.log.close()
         _log_end(self.session_id, reason, delivered)
+        if self._subscription is not None:
+            await records.survive_cancel(self._subscription.leave())
 
     def _error_event(self, public_reason: str, message: str) -> Event:
         data: dict[str, Any] = {"error": message, "reason": public_reason}

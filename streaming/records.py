@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from streaming.models import EndReason, Kind, Status, StreamSession, Transport
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+# Django's ASGI handler gives every request its own thread for ORM calls, and so its own
+# database connection: a few hundred live streams would hold a few hundred connections,
+# and a run that outlives its request could not write at all. Every write of a stream's
+# record goes through this one thread instead: one connection per process, reused.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-records")
+
+
+def in_records_thread(func: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Run `func` in the records thread, reconnecting once if the connection broke."""
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except DatabaseError:
+            if connection.is_usable():
+                raise
+            connection.close()
+            return func(*args, **kwargs)
+
+    return sync_to_async(call, thread_sensitive=False, executor=_executor)
 
 
 async def survive_cancel(awaitable: Awaitable[T]) -> T:
@@ -35,7 +62,8 @@ async def survive_cancel(awaitable: Awaitable[T]) -> T:
         return result
 
 
-async def open_session(
+@in_records_thread
+def open_session(
     *,
     kind: Kind,
     transport: Transport,
@@ -47,7 +75,7 @@ async def open_session(
 ) -> uuid.UUID:
     """Create the `running` row of a new stream and return its id."""
     now = timezone.now()
-    session = await StreamSession.objects.acreate(
+    session = StreamSession.objects.create(
         kind=kind,
         transport=transport,
         thread_id=thread_id,
@@ -61,7 +89,8 @@ async def open_session(
     return session.id
 
 
-async def finish_session(
+@in_records_thread
+def finish_session(
     session_id: uuid.UUID,
     *,
     reason: EndReason,
@@ -71,7 +100,7 @@ async def finish_session(
 ) -> bool:
     """Record how a running stream ended; return False if it had already ended."""
     now = timezone.now()
-    updated = await StreamSession.objects.filter(pk=session_id, status=Status.RUNNING).aupdate(
+    updated = StreamSession.objects.filter(pk=session_id, status=Status.RUNNING).update(
         status=reason.status,
         end_reason=reason,
         ended_at=now,
@@ -83,10 +112,11 @@ async def finish_session(
     return updated == 1
 
 
-async def touch_sessions(session_ids: list[uuid.UUID]) -> int:
+@in_records_thread
+def touch_sessions(session_ids: list[uuid.UUID]) -> int:
     """Mark the running rows of live streams as alive now."""
     if not session_ids:
         return 0
-    return await StreamSession.objects.filter(pk__in=session_ids, status=Status.RUNNING).aupdate(
+    return StreamSession.objects.filter(pk__in=session_ids, status=Status.RUNNING).update(
         heartbeat_at=timezone.now()
     )

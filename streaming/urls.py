@@ -13,5 +13,10 @@ urlpatterns = [
     path("api/prose/generate", views.ProseStreamView.as_view(), name="prose-generate"),
     path("api/config", views.ConfigView.as_view(), name="config"),
     path("api/sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+    path(
+        "api/sessions/<uuid:session_id>/cancel",
+        views.SessionCancelView.as_view(),
+        name="session-cancel",
+    ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
 ]

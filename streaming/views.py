@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from streaming import sse
 from streaming.access import require_token
 from streaming.conf import conf
+from streaming.control import CancelOutcome, request_cancel
 from streaming.guard import ClientInfo, Comment, StreamGuardMixin, StreamRun
 from streaming.models import StreamSession, Transport
 from streaming.payloads import ApiError, read_json_object, validate
@@ -146,6 +147,26 @@ def session_json(session: StreamSession) -> dict[str, Any]:
         "last_event_id": session.last_event_id,
         "source": session.source,
     }
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class SessionCancelView(View):
+    """`POST /api/sessions/<uuid>/cancel`: end a live stream, on whichever worker runs it."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+        """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
+        try:
+            require_token(request.headers)
+            outcome = await request_cancel(session_id)
+        except ApiError as exc:
+            return exc.response()
+        if outcome is CancelOutcome.NOT_FOUND:
+            return ApiError(404, "No such session.").response()
+        if outcome is CancelOutcome.ALREADY_ENDED:
+            return ApiError(409, "The session has already ended; nothing was changed.").response()
+        return JsonResponse({"id": str(session_id), "status": "cancelling"}, status=202)
 
 
 class HealthView(View):

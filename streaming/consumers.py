@@ -1,0 +1,139 @@
+"""The WebSocket transport: one stream at a time per socket, through the same guard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from streaming.access import token_is_valid
+from streaming.conf import conf
+from streaming.guard import ClientInfo, Comment, StreamGuardMixin, StreamRun
+from streaming.models import EndReason, Transport
+from streaming.payloads import ApiError, validate
+from streaming.schemas import ChatRequest, ProseRequest
+from streaming.views import MCP_DISABLED
+
+logger = logging.getLogger(__name__)
+
+# Close code for a refused token (4000-4999 are the application's own).
+CLOSE_UNAUTHORIZED = 4401
+
+
+class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Run chat and prose streams over a WebSocket (contract §5)."""
+
+    run: StreamRun | None = None
+    pump: asyncio.Task[None] | None = None
+    connected = False
+
+    async def connect(self) -> None:
+        """Accept the socket when the token (if one is configured) is right."""
+        if not token_is_valid(self._authorization()):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.connected = True
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        """Cancel the running stream (recorded as a client disconnect) and wait for it."""
+        self.connected = False
+        pump = self.pump
+        if pump is not None and not pump.done():
+            pump.cancel()
+            await asyncio.wait({pump}, timeout=conf.cancel_grace_seconds)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Parse one message; a message that is not a JSON object gets an error reply."""
+        try:
+            content = json.loads(text_data if text_data is not None else (bytes_data or b""))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            await self._reply_error("Message is not valid JSON.")
+            return
+        if not isinstance(content, dict):
+            await self._reply_error("Message must be a JSON object.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        """Act on a message: start a stream, or cancel the running one."""
+        kind = content.get("type")
+        if kind in ("chat.start", "prose.start"):
+            await self._start(kind, content.get("request", {}))
+        elif kind == "cancel":
+            if self.run is None or self.pump is None or self.pump.done():
+                await self._reply_error("No stream is running.")
+            else:
+                self.run.request_stop(EndReason.USER_CANCEL)
+        else:
+            await self._reply_error(f"Unknown message type: {kind!r}.")
+
+    async def _start(self, kind: str, request: Any) -> None:
+        if self.pump is not None and not self.pump.done():
+            await self._reply_error("A stream is already running on this socket.")
+            return
+        if not isinstance(request, dict):
+            await self._reply_error("`request` must be a JSON object.")
+            return
+        client = self._client()
+        try:
+            if kind == "chat.start":
+                chat = validate(ChatRequest, request)
+                if chat.mcp_settings and not conf.enable_mcp:
+                    raise ApiError(403, MCP_DISABLED)
+                run = await self.open_chat_stream(
+                    chat, transport=Transport.WEBSOCKET, client=client
+                )
+            else:
+                prose = validate(ProseRequest, request)
+                run = await self.open_prose_stream(
+                    prose, transport=Transport.WEBSOCKET, client=client
+                )
+        except ApiError as exc:
+            await self._reply_error(exc.detail)
+            return
+        self.run = run
+        await self.send_json({"type": "session", "session_id": str(run.session_id)})
+        self.pump = asyncio.create_task(self._pump(run), name=f"ws-{run.session_id}")
+
+    async def _pump(self, run: StreamRun) -> None:
+        """Send the run's events, then how it ended."""
+        async with contextlib.aclosing(run.follow()) as frames:
+            async for output in frames:
+                if isinstance(output, Comment) or not self.connected:
+                    continue
+                for event_id, event in output:
+                    data = {"text": event.data} if isinstance(event.data, str) else event.data
+                    await self.send_json(
+                        {"type": "event", "id": event_id, "event": event.name, "data": data}
+                    )
+        if self.connected:
+            outcome = run.outcome or EndReason.NONE
+            await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
+
+    async def _reply_error(self, detail: Any) -> None:
+        if self.connected:
+            await self.send_json({"type": "error", "detail": detail})
+
+    def _client(self) -> ClientInfo:
+        client = self.scope.get("client") or (None, None)
+        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
+        return ClientInfo(
+            address=client[0],
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+        )
+
+    def _authorization(self) -> str:
+        """Return the bearer credentials: the header, or `?token=` (browsers cannot set it)."""
+        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
+        header = headers.get(b"authorization", b"").decode("latin-1")
+        if header:
+            return header
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = query.get("token", [""])[0]
+        return f"Bearer {token}" if token else ""

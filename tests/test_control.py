@@ -1,0 +1,65 @@
+"""Cancel from anywhere: the sessions API reaches the live stream through the channel layer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streaming.models import EndReason, Status, StreamSession
+from tests.asgi import post_json, request
+from tests.conftest import use_source
+from tests.sources import Probe
+from tests.sseparse import parse
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@use_source("IdleSource")
+async def test_cancel_api_ends_a_live_sse_stream(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {"thread_id": "c1"})
+    await exchange.read_until(b"id: 1\n")
+    session_id = exchange.headers["x-stream-session-id"]
+
+    cancel = await request("POST", f"/api/sessions/{session_id}/cancel")
+    answer = json.loads(await cancel.read_all())
+    frames = parse(await exchange.read_all())
+
+    assert cancel.status == 202
+    assert answer == {"id": session_id, "status": "cancelling"}
+    assert frames[-1].event == "error"
+    assert frames[-1].json() == {
+        "thread_id": "c1",
+        "error": "The stream was cancelled.",
+        "reason": "cancelled",
+    }
+    assert probe.cleanup_reason == "cancelled"
+    session = await StreamSession.objects.aget(pk=session_id)
+    assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.USER_CANCEL)
+    assert session.last_event_id == 2
+
+
+@use_source("CountingSource")
+async def test_cancel_after_the_end_changes_nothing_and_says_so(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_all()
+    session_id = exchange.headers["x-stream-session-id"]
+    before = await StreamSession.objects.aget(pk=session_id)
+
+    cancel = await request("POST", f"/api/sessions/{session_id}/cancel")
+    answer = json.loads(await cancel.read_all())
+
+    assert cancel.status == 409
+    assert answer == {"detail": "The session has already ended; nothing was changed."}
+    after = await StreamSession.objects.aget(pk=session_id)
+    assert (after.status, after.end_reason, after.ended_at) == (
+        before.status,
+        before.end_reason,
+        before.ended_at,
+    )
+
+
+async def test_cancel_unknown_session_is_404() -> None:
+    cancel = await request("POST", "/api/sessions/7d6f0c1e-0000-4000-8000-000000000000/cancel")
+    assert cancel.status == 404
+    assert json.loads(await cancel.read_all()) == {"detail": "No such session."}
