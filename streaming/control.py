@@ -13,7 +13,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from streaming.models import Status, StreamSession
+from streaming import records
+from streaming.models import Status
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,10 @@ def group_name(session_id: uuid.UUID) -> str:
 
 async def request_cancel(session_id: uuid.UUID) -> CancelOutcome:
     """Ask the live run of `session_id` to end as cancelled by a user."""
-    status = (
-        await StreamSession.objects.filter(pk=session_id).values_list("status", flat=True).afirst()
-    )
-    if status is None:
+    session = await records.get_session(session_id)
+    if session is None:
         return CancelOutcome.NOT_FOUND
-    if status != Status.RUNNING:
+    if session.status != Status.RUNNING:
         return CancelOutcome.ALREADY_ENDED
     await _layer().group_send(group_name(session_id), {"type": CANCEL})
     return CancelOutcome.SENT

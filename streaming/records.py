@@ -120,3 +120,22 @@ def touch_sessions(session_ids: list[uuid.UUID]) -> int:
     return StreamSession.objects.filter(pk__in=session_ids, status=Status.RUNNING).update(
         heartbeat_at=timezone.now()
     )
+
+
+@in_records_thread
+def get_session(session_id: uuid.UUID) -> StreamSession | None:
+    """Return the session's row, or None."""
+    return StreamSession.objects.filter(pk=session_id).first()
+
+
+@in_records_thread
+def ping_database() -> None:
+    """Run a trivial query, raising if the database does not answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+@in_records_thread
+def close_connection() -> None:
+    """Close the records thread's database connection (before the database goes away)."""
+    connection.close()

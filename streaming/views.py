@@ -8,16 +8,14 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from streaming import sse
+from streaming import records, sse
 from streaming.access import require_token
 from streaming.conf import conf
 from streaming.control import CancelOutcome, request_cancel
@@ -123,7 +121,7 @@ class SessionDetailView(View):
         """Return the session as JSON, or 404."""
         try:
             require_token(request.headers)
-            session = await StreamSession.objects.filter(pk=session_id).afirst()
+            session = await records.get_session(session_id)
             if session is None:
                 raise ApiError(404, "No such session.")
         except ApiError as exc:
@@ -175,7 +173,7 @@ class HealthView(View):
     async def get(self, request: HttpRequest) -> HttpResponse:
         """Check the database and the channel layer."""
         checks = {
-            "database": await _check(_ping_database),
+            "database": await _check(records.ping_database),
             "channel_layer": await _check(_ping_layer),
         }
         healthy = all(value == "ok" for value in checks.values())
@@ -191,14 +189,6 @@ async def _check(probe: Any) -> str:
         logger.warning("Health check %s failed: %s", probe.__name__, exc)
         return "error"
     return "ok"
-
-
-async def _ping_database() -> None:
-    def ping() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-
-    await sync_to_async(ping)()
 
 
 async def _ping_layer() -> None:

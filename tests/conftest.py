@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import override_settings
+
+from streaming import records
 
 from tests import sources
 
@@ -15,6 +18,13 @@ def _fast_streams() -> Iterator[None]:
     """Run streams without demo pacing and with no heartbeat unless a test asks."""
     with override_settings(STREAM_DEMO_DELAY_MS=0, STREAM_HEARTBEAT_SECONDS=60):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _records_connection_closed_at_the_end(django_db_setup: None) -> Iterator[None]:
+    """Close the records thread's connection before the test database is dropped."""
+    yield
+    async_to_sync(records.close_connection)()
 
 
 @pytest.fixture
