@@ -7,8 +7,8 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
 from contextlib import ExitStack
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
