@@ -12,9 +12,13 @@ from streaming.sources.base import ChatSource, Event, ProseSource
 
 CHAT_SOURCES = {
     "demo": "streaming.sources.demo.DemoWorkflowSource",
+    "openai": "streaming.sources.openai.OpenAIChatSource",
+    "langgraph": "streaming.sources.langgraph.LangGraphChatSource",
 }
 PROSE_SOURCES = {
     "demo": "streaming.sources.demo_prose.DemoProseSource",
+    "openai": "streaming.sources.openai.OpenAIProseSource",
+    "langgraph": "streaming.sources.langgraph.LangGraphProseSource",
 }
 
 __all__ = [

@@ -21,6 +21,26 @@ class Event:
     data: Mapping[str, Any] | str
 
 
+class SourceError(Exception):
+    """A failure of a source that its client may be told about.
+
+    `public_message` says what kind of failure it was, without secrets or internals; the
+    guard sends it in the `error` frame. `detail` and the cause (`raise SourceError(...)
+    from exc`) stay in the session's internal error text and the log.
+    """
+
+    def __init__(self, public_message: str, *, detail: str = "") -> None:
+        super().__init__(public_message)
+        self.public_message = public_message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        notes = [self.detail] if self.detail else []
+        if (cause := self.__cause__) is not None:
+            notes.append(f"from {type(cause).__module__}.{type(cause).__qualname__}: {cause}")
+        return f"{self.public_message} ({'; '.join(notes)})" if notes else self.public_message
+
+
 class ChatSource(Protocol):
     """Produce the workflow stream for one chat request.
 
