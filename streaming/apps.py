@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core.checks import register
+
+from streaming.checks import check_sources
 
 
 class StreamingConfig(AppConfig):
@@ -11,3 +14,7 @@ class StreamingConfig(AppConfig):
     name = "streaming"
     verbose_name = "Streaming"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the system checks."""
+        register(check_sources)

@@ -1,0 +1,92 @@
+"""System checks: a selected event source has what it needs to run."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+from django.core.checks import CheckMessage, Error
+
+from streaming.conf import conf
+
+LANGGRAPH_PACKAGES = ("langgraph", "langchain_core")
+CHECKPOINTERS = ("memory", "none")
+
+
+def check_sources(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report what the selected chat and prose sources are missing."""
+    selected = {conf.chat_source, conf.prose_source}
+    errors: list[CheckMessage] = []
+    if "openai" in selected and not conf.openai_api_key:
+        errors.append(
+            Error(
+                "The openai source is selected but OPENAI_API_KEY is not set.",
+                hint="Set OPENAI_API_KEY to the model server's key. Servers that need none "
+                "(Ollama, vLLM, LM Studio, llama.cpp) accept any value, e.g. OPENAI_API_KEY=local.",
+                id="streaming.E001",
+            )
+        )
+    if "langgraph" in selected:
+        errors += _langgraph_errors()
+    return errors
+
+
+def _langgraph_errors() -> list[CheckMessage]:
+    missing = [name for name in LANGGRAPH_PACKAGES if not _importable(name)]
+    if missing:
+        return [
+            Error(
+                f"The langgraph source is selected but {', '.join(missing)} is not installed.",
+                hint="Install the optional dependencies: pip install -r requirements-langgraph.txt",
+                id="streaming.E002",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    graphs = [
+        ("STREAM_CHAT_GRAPH", conf.chat_graph, conf.chat_source, "streaming.E003"),
+        ("STREAM_PROSE_GRAPH", conf.prose_graph, conf.prose_source, "streaming.E004"),
+    ]
+    for setting, path, source, check_id in graphs:
+        if source == "langgraph" and not path:
+            errors.append(
+                Error(
+                    f"The langgraph source is selected but {setting} is not set.",
+                    hint=f"Set {setting} to the dotted path of a compiled graph or of a "
+                    "function that builds one (deer-flow: src.graph.builder.build_graph, "
+                    "src.prose.graph.builder.build_graph).",
+                    id=check_id,
+                )
+            )
+        elif source == "langgraph" and not _module_found(path):
+            errors.append(_not_found(setting, path))
+    checkpointer = conf.langgraph_checkpointer
+    if checkpointer not in CHECKPOINTERS and not _module_found(checkpointer):
+        errors.append(_not_found("LANGGRAPH_CHECKPOINTER", checkpointer))
+    return errors
+
+
+def _not_found(setting: str, path: str) -> Error:
+    return Error(
+        f"{setting} names {path!r}, whose module cannot be found.",
+        hint="Check the dotted path, and that the project it lives in (deer-flow's checkout, "
+        "for instance) is on PYTHONPATH with its dependencies installed.",
+        id="streaming.E005",
+    )
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _module_found(dotted_path: str) -> bool:
+    """Return whether the module part of `dotted_path` exists (without importing it)."""
+    module = dotted_path.rpartition(".")[0]
+    try:
+        return bool(module) and importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
