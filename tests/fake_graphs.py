@@ -21,6 +21,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -129,8 +130,11 @@ async def coordinator(state: MessagesState) -> Command[Literal["planner"]]:
     return Command(update=await _answer(state), goto="planner")
 
 
-async def planner(state: MessagesState) -> dict[str, Any]:
-    script.ran.append("planner")
+async def planner(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    # deer-flow's nodes read their options from `configurable`, resources as objects.
+    options = config["configurable"]
+    titles = [resource.title for resource in options["resources"]]
+    script.ran.append(f"planner (steps: {options['max_step_num']}, resources: {titles})")
     return await _answer(state)
 
 

@@ -63,7 +63,10 @@ def first_request_replies() -> list[Any]:
 async def test_first_request_streams_the_handoff_and_the_plan_then_interrupts() -> None:
     fake_graphs.reset(*first_request_replies())
 
-    events, exchange = await chat({"thread_id": "lg-1", "messages": [QUESTION]})
+    resources = [{"uri": "rag://tea", "title": "Tea notes", "description": "Our notes"}]
+    events, exchange = await chat(
+        {"thread_id": "lg-1", "messages": [QUESTION], "resources": resources, "max_step_num": 5}
+    )
 
     assert shape(events) == [
         ("tool_calls", "coordinator"),
@@ -106,7 +109,10 @@ async def test_first_request_streams_the_handoff_and_the_plan_then_interrupts() 
     }
     session = await session_of(exchange)
     assert session.status == Status.COMPLETED
-    assert fake_graphs.script.ran == ["coordinator", "planner"]
+    assert fake_graphs.script.ran == [
+        "coordinator",
+        "planner (steps: 5, resources: ['Tea notes'])",
+    ]
 
 
 @CHAT
@@ -161,7 +167,10 @@ async def test_edit_plan_feedback_plans_again_and_interrupts_again() -> None:
         }
     )
 
-    assert fake_graphs.script.ran[2:] == ["human_feedback: [edit_plan] Add prices", "planner"]
+    assert fake_graphs.script.ran[2:] == [
+        "human_feedback: [edit_plan] Add prices",
+        "planner (steps: 3, resources: [])",
+    ]
     assert shape(events)[-1] == ("interrupt", None)
     assert text(events, "planner") == '{"title": "Tea prices"}'
     assert events[-1][1]["id"] != first[-1][1]["id"]
