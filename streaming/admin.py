@@ -20,12 +20,12 @@ from django.utils.translation import ngettext
 
 from streaming import admin_summary
 from streaming.control import CancelOutcome, request_cancel
-from streaming.models import CANCELLED_STATUSES, CancelledSession, Status, StreamSession
+from streaming.models import CancelledSession, Status, StreamSession
 
 _Session = TypeVar("_Session", bound=StreamSession)
 
 SHORT_ID = 8
-SHORT_THREAD = 24
+SHORT_THREAD = 18
 TIME_FORMAT = "Y-m-d H:i:s"
 DURATION = ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
 
@@ -226,6 +226,5 @@ class CancelledSessionAdmin(_SessionListAdmin[CancelledSession]):
             "total_day": sum(row.last_day for row in counts),
             "total_week": sum(row.last_week for row in counts),
             "chart": admin_summary.daily_chart(now),
-            "statuses": ", ".join(status.label for status in CANCELLED_STATUSES),
         }
         return super().changelist_view(request, {**(extra_context or {}), **summary})

@@ -14,6 +14,8 @@ CHART_DAYS = 14
 CHART_WIDTH = 560
 CHART_HEIGHT = 120
 AXIS_HEIGHT = 18
+TOP_MARGIN = 6
+Y_GUTTER = 28
 BAR_GAP = 6
 
 # The end reasons of sessions that did not complete on their own, and their chart colours.
@@ -62,6 +64,8 @@ class Chart:
 
     width: int
     height: int
+    plot_top: int
+    plot_left: int
     plot_height: int
     segments: list[Segment]
     labels: list[DayLabel]
@@ -110,7 +114,8 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
     totals = [sum(counts.get((day, reason), 0) for reason in REASON_COLOURS) for day in day_list]
     peak = max(totals, default=0)
     plot_height = CHART_HEIGHT - AXIS_HEIGHT
-    slot = CHART_WIDTH / days
+    usable = plot_height - TOP_MARGIN
+    slot = (CHART_WIDTH - Y_GUTTER) / days
     segments: list[Segment] = []
     for index, day in enumerate(day_list):
         top = float(plot_height)
@@ -118,11 +123,11 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
             count = counts.get((day, reason), 0)
             if not count:
                 continue
-            height = plot_height * count / peak
+            height = usable * count / peak
             top -= height
             segments.append(
                 Segment(
-                    x=round(index * slot + BAR_GAP / 2, 2),
+                    x=round(Y_GUTTER + index * slot + BAR_GAP / 2, 2),
                     y=round(top, 2),
                     width=round(slot - BAR_GAP, 2),
                     height=round(height, 2),
@@ -131,8 +136,18 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
                 )
             )
     labels = [
-        DayLabel(x=round(index * slot + slot / 2, 2), text=f"{day:%b %d}")
+        DayLabel(x=round(Y_GUTTER + index * slot + slot / 2, 2), text=f"{day:%b %d}")
         for index, day in enumerate(day_list)
         if index % 2 == (days - 1) % 2
     ]
-    return Chart(CHART_WIDTH, CHART_HEIGHT, plot_height, segments, labels, peak, days)
+    return Chart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        plot_top=TOP_MARGIN,
+        plot_left=Y_GUTTER,
+        plot_height=plot_height,
+        segments=segments,
+        labels=labels,
+        peak=peak,
+        days=days,
+    )

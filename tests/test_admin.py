@@ -79,7 +79,7 @@ def test_list_shows_each_session_with_its_columns(admin_client: Client) -> None:
         ],
         [
             *["", session.id.hex[:8], "prose", "WebSocket", "cancelled", "cancelled by a user"],
-            *["t" * 24 + "…", stamp(session), "1 min 15 s", "42"],
+            *["t" * 18 + "…", stamp(session), "1 min 15 s", "42"],
         ],
     ]
 
