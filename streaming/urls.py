@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from streaming import views
+from streaming import pages, views
 
 app_name = "streaming"
 
 urlpatterns = [
+    path("", pages.IndexView.as_view(), name="index"),
     path("api/chat/stream", views.ChatStreamView.as_view(), name="chat-stream"),
     path("api/prose/generate", views.ProseStreamView.as_view(), name="prose-generate"),
     path("api/config", views.ConfigView.as_view(), name="config"),

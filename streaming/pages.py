@@ -1,0 +1,49 @@
+"""The web client's page: served from the API's own origin, so it needs no CORS."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+
+from streaming.conf import conf
+from streaming.models import EndReason
+
+# Only the page's own scripts, styles and connections (WebSocket included): even markup
+# that slipped into the page could neither run nor load anything.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# The admin URL of a session, with this id where the real one goes (the page fills it in).
+ID_PLACEHOLDER = uuid.UUID(int=0)
+
+
+class IndexView(View):
+    """`GET /`: the web client (plain HTML, CSS and JS modules; no build step)."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Render the page, with the admin link for staff."""
+        user = await request.auser()
+        admin_url = ""
+        if user.is_active and user.is_staff:
+            admin_url = reverse("admin:streaming_streamsession_change", args=[ID_PLACEHOLDER])
+        config = {
+            "adminSessionUrl": admin_url,
+            "idPlaceholder": str(ID_PLACEHOLDER),
+            "tokenRequired": bool(conf.api_token),
+            "endReasons": {reason.value: str(reason.label) for reason in EndReason},
+        }
+        response = render(request, "streaming/index.html", {"client_config": config})
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response

@@ -1,0 +1,95 @@
+"""The web client's page: same-origin, nothing fetched from elsewhere, admin link for staff."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
+from django.test import Client, override_settings
+
+from tests.htmlpage import Page
+
+pytestmark = pytest.mark.django_db
+
+STATIC_FILES = [
+    "/static/streaming/client.css",
+    "/static/streaming/client.js",
+    "/static/streaming/transport.js",
+    "/static/streaming/workflow.js",
+    "/static/streaming/markdown.js",
+]
+
+
+@pytest.fixture(autouse=True)
+def _static_files_from_apps(settings) -> None:
+    """Serve static files from the apps, as in development (no collectstatic in tests)."""
+    settings.SERVESTATIC_AUTOREFRESH = True
+    settings.SERVESTATIC_USE_FINDERS = True
+
+
+def client_config(client: Client) -> dict[str, object]:
+    response = client.get("/")
+    assert response.status_code == 200
+    data: dict[str, object] = json.loads(Page(response.content).one(id="client-config").children[0])
+    return data
+
+
+def test_page_loads_only_its_own_assets(client: Client) -> None:
+    response = client.get("/")
+    page = Page(response.content)
+
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    urls = [
+        value
+        for node in page.all()
+        for key, value in node.attributes
+        if key in ("src", "href") and value
+    ]
+    assert sorted(urls) == sorted(
+        ["#", "data:,", "/static/streaming/client.css", "/static/streaming/client.js"]
+    )
+    for url in STATIC_FILES:
+        assert client.get(url).status_code == 200, url
+        body = Path(str(finders.find(url.removeprefix("/static/")))).read_text()
+        imports = re.findall(r'from "([^"]+)"', body)
+        assert all(path.startswith("./") for path in imports), (url, imports)
+        assert not re.search(r"""(?:fetch\(|url\()\s*["']?(?:https?:)?//""", body), url
+
+
+def test_anonymous_visitors_get_no_admin_link(client: Client) -> None:
+    config = client_config(client)
+    assert config["adminSessionUrl"] == ""
+    assert config["tokenRequired"] is False
+    assert config["endReasons"] == {
+        "": "none",
+        "client_disconnect": "client disconnected",
+        "user_cancel": "cancelled by a user",
+        "timeout": "deadline passed",
+        "error": "the source failed",
+        "server_shutdown": "server shut down",
+        "worker_lost": "worker lost",
+    }
+
+
+def test_staff_get_the_admin_link_of_a_session(client: Client) -> None:
+    staff = User.objects.create_user("ops", password="pw", is_staff=True)
+    client.force_login(staff)
+    config = client_config(client)
+    assert config["adminSessionUrl"] == (
+        f"/admin/streaming/streamsession/{config['idPlaceholder']}/change/"
+    )
+
+
+def test_users_who_are_not_staff_get_no_admin_link(client: Client) -> None:
+    client.force_login(User.objects.create_user("visitor", password="pw"))
+    assert client_config(client)["adminSessionUrl"] == ""
+
+
+@override_settings(STREAM_API_TOKEN="secret")
+def test_page_asks_for_the_token_when_the_api_needs_one(client: Client) -> None:
+    assert client_config(client)["tokenRequired"] is True
