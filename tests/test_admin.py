@@ -5,10 +5,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 from django.utils import timezone
 
@@ -279,7 +282,19 @@ def test_cancel_action_needs_the_change_permission(client: Client, admin_client:
     assert "Cancel selected running sessions" not in actions(client)
 
 
+@pytest.fixture
+async def _close_view_thread_connections() -> AsyncIterator[None]:
+    """Close the connection the admin's (sync) views opened in asgiref's thread.
+
+    The test client keeps request connections open; PostgreSQL then refuses to drop the
+    test database.
+    """
+    yield
+    await sync_to_async(connections.close_all)()
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_view_thread_connections")
 @override_settings(STREAM_DEMO_DELAY_MS=20)
 async def test_cancel_action_stops_a_live_stream() -> None:
     admin = await User.objects.acreate_superuser("root", "root@example.com", "pw")
