@@ -183,9 +183,11 @@ def test_detail_is_read_only_and_shows_request_and_error(admin_client: Client) -
 
 
 def test_cancelled_view_lists_only_sessions_that_were_stopped(admin_client: Client) -> None:
-    for reason in EndReason:
-        make_session(reason=reason, thread_id=reason.value or "completed")
-    make_session(reason=None, thread_id="running")
+    sessions = {
+        reason: make_session(reason=reason, thread_id=reason.value or "completed")
+        for reason in EndReason
+    }
+    running = make_session(reason=None, thread_id="running")
 
     assert threads(admin_client, CANCELLED) == {
         "user_cancel",
@@ -195,6 +197,11 @@ def test_cancelled_view_lists_only_sessions_that_were_stopped(admin_client: Clie
         "worker_lost",
     }
     assert threads(admin_client, CANCELLED, end_reason="timeout") == {"timeout"}
+    timed_out = admin_client.get(f"{CANCELLED}{sessions[EndReason.TIMEOUT].pk}/change/")
+    assert (
+        text(Page(timed_out.content).one(cls="field-end_reason")) == "End reason: deadline passed"
+    )
+    assert admin_client.get(f"{CANCELLED}{running.pk}/change/")["Location"] == "/admin/"
     index = Page(admin_client.get("/admin/").content)
     assert text(index.one(id="streaming-cancelledsession")) == "Cancelled sessions"
     assert text(index.one(id="streaming-streamsession")) == "Stream sessions"
