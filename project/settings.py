@@ -174,6 +174,13 @@ STREAM_DEMO_DELAY_MS = env.int(
     "STREAM_DEMO_DELAY_MS", default=streaming_defaults.DEFAULT_DEMO_DELAY_MS
 )
 STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default="")
+STREAM_LOG_MAX_EVENTS = env.int(
+    "STREAM_LOG_MAX_EVENTS", default=streaming_defaults.DEFAULT_LOG_MAX_EVENTS
+)
+STREAM_LOG_TTL_SECONDS = env.float(
+    "STREAM_LOG_TTL_SECONDS", default=streaming_defaults.DEFAULT_LOG_TTL_SECONDS
+)
+STREAM_LOG_RETAIN = env.int("STREAM_LOG_RETAIN", default=streaming_defaults.DEFAULT_LOG_RETAIN)
 STREAM_MAX_BODY_BYTES = env.int(
     "STREAM_MAX_BODY_BYTES", default=streaming_defaults.DEFAULT_MAX_BODY_BYTES
 )

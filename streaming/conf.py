@@ -12,7 +12,9 @@ DEFAULT_ON_DISCONNECT = "cancel"
 DEFAULT_SOURCE = "demo"
 DEFAULT_DEMO_DELAY_MS = 30
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_BUFFER_EVENTS = 10_000
+DEFAULT_LOG_MAX_EVENTS = 10_000
+DEFAULT_LOG_TTL_SECONDS = 3600.0
+DEFAULT_LOG_RETAIN = 100
 DEFAULT_CANCEL_GRACE_SECONDS = 5.0
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_OPENAI_TIMEOUT_SECONDS = 60.0
@@ -72,9 +74,24 @@ class StreamingSettings:
         return bool(getattr(settings, "STREAM_ENABLE_MCP", False))
 
     @property
-    def buffer_events(self) -> int:
-        """Events of one stream kept in memory for its readers."""
-        return int(getattr(settings, "STREAM_BUFFER_EVENTS", DEFAULT_BUFFER_EVENTS))
+    def log_max_events(self) -> int:
+        """Events of one stream kept for readers and resumes (the oldest are dropped)."""
+        return int(getattr(settings, "STREAM_LOG_MAX_EVENTS", DEFAULT_LOG_MAX_EVENTS))
+
+    @property
+    def log_ttl_seconds(self) -> float:
+        """How long a finished stream's events stay available for resumes."""
+        return float(getattr(settings, "STREAM_LOG_TTL_SECONDS", DEFAULT_LOG_TTL_SECONDS))
+
+    @property
+    def log_retain(self) -> int:
+        """Finished streams whose events one worker keeps in memory for resumes."""
+        return int(getattr(settings, "STREAM_LOG_RETAIN", DEFAULT_LOG_RETAIN))
+
+    @property
+    def redis_url(self) -> str:
+        """Redis for the channel layer and the shared event logs; empty means none."""
+        return str(getattr(settings, "REDIS_URL", ""))
 
     @property
     def cancel_grace_seconds(self) -> float:

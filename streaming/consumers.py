@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,7 +14,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from streaming.access import token_is_valid
 from streaming.conf import conf
-from streaming.guard import ClientInfo, Comment, StreamGuardMixin, StreamRun
+from streaming.control import request_cancel
+from streaming.eventlog import Comment, Followable
+from streaming.guard import ClientInfo, StreamGuardMixin, StreamRun
 from streaming.models import EndReason, Transport
 from streaming.payloads import ApiError, validate
 from streaming.schemas import ChatRequest, ProseRequest
@@ -28,7 +31,8 @@ CLOSE_UNAUTHORIZED = 4401
 class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Run chat and prose streams over a WebSocket (contract §5)."""
 
-    run: StreamRun | None = None
+    stream: Followable | None = None
+    session_id: uuid.UUID | None = None
     pump: asyncio.Task[None] | None = None
     connected = False
 
@@ -63,20 +67,45 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         """Act on a message: start a stream, or cancel the running one."""
         kind = content.get("type")
-        if kind in ("chat.start", "prose.start"):
+        if kind in ("chat.start", "prose.start", "resume") and self._busy():
+            await self._reply_error("A stream is already running on this socket.")
+        elif kind in ("chat.start", "prose.start"):
             await self._start(kind, content.get("request", {}))
+        elif kind == "resume":
+            await self._resume(content.get("session_id"), content.get("last_event_id", 0))
         elif kind == "cancel":
-            if self.run is None or self.pump is None or self.pump.done():
-                await self._reply_error("No stream is running.")
-            else:
-                self.run.request_stop(EndReason.USER_CANCEL)
+            await self._cancel()
         else:
             await self._reply_error(f"Unknown message type: {kind!r}.")
 
-    async def _start(self, kind: str, request: Any) -> None:
-        if self.pump is not None and not self.pump.done():
-            await self._reply_error("A stream is already running on this socket.")
+    def _busy(self) -> bool:
+        return self.pump is not None and not self.pump.done()
+
+    async def _cancel(self) -> None:
+        if not self._busy() or self.session_id is None:
+            await self._reply_error("No stream is running.")
+        elif isinstance(self.stream, StreamRun):
+            self.stream.request_stop(EndReason.USER_CANCEL)
+        else:  # A resumed stream that runs elsewhere: ask it over the control plane.
+            await request_cancel(self.session_id)
+
+    async def _resume(self, session_id: Any, last_event_id: Any) -> None:
+        try:
+            target = uuid.UUID(str(session_id))
+        except ValueError:
+            await self._reply_error("`session_id` must be a session's UUID.")
             return
+        if not isinstance(last_event_id, int) or last_event_id < 0:
+            await self._reply_error("`last_event_id` must be a non-negative integer.")
+            return
+        try:
+            stream = await self.open_resume(target, after=last_event_id)
+        except ApiError as exc:
+            await self._reply_error(exc.detail)
+            return
+        self._begin(target, stream, after=last_event_id)
+
+    async def _start(self, kind: str, request: Any) -> None:
         if not isinstance(request, dict):
             await self._reply_error("`request` must be a JSON object.")
             return
@@ -97,13 +126,16 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
         except ApiError as exc:
             await self._reply_error(exc.detail)
             return
-        self.run = run
         await self.send_json({"type": "session", "session_id": str(run.session_id)})
-        self.pump = asyncio.create_task(self._pump(run), name=f"ws-{run.session_id}")
+        self._begin(run.session_id, run)
 
-    async def _pump(self, run: StreamRun) -> None:
-        """Send the run's events, then how it ended."""
-        async with contextlib.aclosing(run.follow()) as frames:
+    def _begin(self, session_id: uuid.UUID, stream: Followable, *, after: int = 0) -> None:
+        self.session_id, self.stream = session_id, stream
+        self.pump = asyncio.create_task(self._pump(stream, after), name=f"ws-{session_id}")
+
+    async def _pump(self, stream: Followable, after: int) -> None:
+        """Send the stream's events, then how it ended."""
+        async with contextlib.aclosing(stream.follow(after=after)) as frames:
             async for output in frames:
                 if isinstance(output, Comment) or not self.connected:
                     continue
@@ -113,7 +145,7 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
                         {"type": "event", "id": event_id, "event": event.name, "data": data}
                     )
         if self.connected:
-            outcome = run.outcome or EndReason.NONE
+            outcome = stream.outcome or EndReason.NONE
             await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
 
     async def _reply_error(self, detail: Any) -> None:

@@ -1,17 +1,56 @@
-"""The numbered events of one run, kept for the readers that follow it."""
+"""The numbered events of one run, kept for the readers that follow or replay it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Protocol
 
+from streaming.conf import conf
+from streaming.models import EndReason
 from streaming.sources.base import Event
 
 Numbered = tuple[int, Event]
 
 
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A comment frame: clients ignore it, proxies see bytes flow."""
+
+    text: str
+
+
+OPENED = Comment("stream open")
+PING = Comment("ping")
+
+# What a reader yields to a transport: a comment, or events that are ready together.
+Output = Comment | list[Numbered]
+
+
 class EventLogExpiredError(Exception):
     """The events after the requested id are no longer kept."""
+
+    def __init__(self, after: int, first_kept: int) -> None:
+        super().__init__(
+            f"Events after id {after} are no longer kept; the oldest kept is {first_kept}."
+        )
+        self.after = after
+        self.first_kept = first_kept
+
+
+class Followable(Protocol):
+    """Something a transport can read a stream from: a live run or a kept log."""
+
+    @property
+    def outcome(self) -> EndReason | None:
+        """How the stream ended, once it has."""
+        ...
+
+    def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Yield the events after `after`, then live ones, with pings, until the end."""
+        ...
 
 
 class EventLog:
@@ -22,6 +61,7 @@ class EventLog:
         self._waiters: list[asyncio.Future[None]] = []
         self.last_id = 0
         self.closed = False
+        self.outcome: EndReason | None = None
 
     def append(self, event: Event) -> int:
         """Add `event` with the next id and wake the readers; return its id."""
@@ -30,19 +70,24 @@ class EventLog:
         self._wake()
         return self.last_id
 
-    def close(self) -> None:
+    def close(self, outcome: EndReason) -> None:
         """Mark the log complete: no event follows."""
         self.closed = True
+        self.outcome = outcome
         self._wake()
+
+    def check(self, after: int) -> None:
+        """Raise EventLogExpiredError if events after `after` are no longer all kept."""
+        first_kept = self._events[0][0] if self._events else self.last_id + 1
+        if after + 1 < first_kept:
+            raise EventLogExpiredError(after, first_kept)
 
     def after(self, event_id: int) -> list[Numbered]:
         """Return the events with ids above `event_id`."""
         if event_id >= self.last_id:
             return []
-        first_kept = self._events[0][0] if self._events else self.last_id + 1
-        if event_id + 1 < first_kept:
-            raise EventLogExpiredError(event_id)
-        start = event_id + 1 - first_kept
+        self.check(event_id)
+        start = event_id + 1 - self._events[0][0]
         if start == 0:
             return list(self._events)
         return [self._events[i] for i in range(start, len(self._events))]
@@ -60,6 +105,25 @@ class EventLog:
                 waiter.cancel()
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Yield an opening comment, the events after `after` as they come, pings in silence."""
+        yield OPENED
+        cursor = after
+        heartbeat = conf.heartbeat_seconds
+        while True:
+            batch = self.after(cursor)
+            if batch:
+                yield batch
+                cursor = batch[-1][0]
+                continue
+            if self.closed:
+                return
+            try:
+                async with asyncio.timeout(heartbeat):
+                    await self.wait(cursor)
+            except TimeoutError:
+                yield PING
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []

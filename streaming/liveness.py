@@ -6,33 +6,36 @@ import asyncio
 import contextvars
 import logging
 import uuid
-from typing import Protocol
+from collections import OrderedDict
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from streaming import records
 from streaming.conf import conf
 
+if TYPE_CHECKING:
+    from streaming.eventlog import EventLog
+    from streaming.runs import StreamRun
+
 logger = logging.getLogger(__name__)
-
-
-class LiveRun(Protocol):
-    """What the registry needs of a run."""
-
-    session_id: uuid.UUID
 
 
 class LiveRuns:
     """Track this event loop's live runs; while any exist, refresh their rows' heartbeat.
+
+    Logs of finished runs are kept for resumes: the most recent STREAM_LOG_RETAIN, for
+    STREAM_LOG_TTL_SECONDS.
 
     One UPDATE per interval for all of them: a row whose heartbeat goes stale belongs to a
     worker that died, and the sweep marks it `interrupted/worker_lost`.
     """
 
     def __init__(self) -> None:
-        self.runs: dict[uuid.UUID, LiveRun] = {}
+        self.runs: dict[uuid.UUID, StreamRun] = {}
         self._beat: asyncio.Task[None] | None = None
+        self._retained: OrderedDict[uuid.UUID, tuple[float, EventLog]] = OrderedDict()
 
-    def add(self, run: LiveRun) -> None:
+    def add(self, run: StreamRun) -> None:
         """Register a run that has started."""
         self.runs[run.session_id] = run
         if self._beat is None or self._beat.done():
@@ -40,12 +43,28 @@ class LiveRuns:
                 self._heartbeat(), name="stream-heartbeat", context=contextvars.Context()
             )
 
-    def discard(self, run: LiveRun) -> None:
-        """Forget a run that has ended."""
+    def retire(self, run: StreamRun) -> None:
+        """Move a run that is ending from the live runs to the kept logs, in one step.
+
+        Its log stays readable throughout: resumes of the ending run follow it to its close.
+        """
         self.runs.pop(run.session_id, None)
+        self._retained[run.session_id] = (asyncio.get_running_loop().time(), run.log)
+        while len(self._retained) > conf.log_retain:
+            self._retained.popitem(last=False)
         if not self.runs and self._beat is not None:
             self._beat.cancel()
             self._beat = None
+
+    def retained(self, session_id: uuid.UUID) -> EventLog | None:
+        """Return a finished run's kept log, if it is still kept."""
+        entry = self._retained.get(session_id)
+        if entry is None:
+            return None
+        if asyncio.get_running_loop().time() - entry[0] > conf.log_ttl_seconds:
+            del self._retained[session_id]
+            return None
+        return entry[1]
 
     async def _heartbeat(self) -> None:
         while self.runs:
@@ -66,3 +85,8 @@ def live_runs() -> LiveRuns:
     if registry is None:
         registry = _registries[loop] = LiveRuns()
     return registry
+
+
+def all_live_runs() -> list[StreamRun]:
+    """Return the live runs of every event loop of this process."""
+    return [run for registry in list(_registries.values()) for run in list(registry.runs.values())]

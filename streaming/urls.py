@@ -15,6 +15,11 @@ urlpatterns = [
     path("api/config", views.ConfigView.as_view(), name="config"),
     path("api/sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
     path(
+        "api/sessions/<uuid:session_id>/stream",
+        views.SessionStreamView.as_view(),
+        name="session-stream",
+    ),
+    path(
         "api/sessions/<uuid:session_id>/cancel",
         views.SessionCancelView.as_view(),
         name="session-cancel",

@@ -19,7 +19,8 @@ from streaming import records, sse
 from streaming.access import require_token
 from streaming.conf import conf
 from streaming.control import CancelOutcome, request_cancel
-from streaming.guard import ClientInfo, Comment, StreamGuardMixin, StreamRun
+from streaming.eventlog import Comment, Followable
+from streaming.guard import ClientInfo, StreamGuardMixin
 from streaming.models import StreamSession, Transport
 from streaming.payloads import ApiError, read_json_object, validate
 from streaming.schemas import ChatRequest, ProseRequest
@@ -34,11 +35,11 @@ MCP_DISABLED = (
 
 
 class EventStreamResponse(StreamingHttpResponse):
-    """Stream a run's frames as Server-Sent Events."""
+    """Stream a run's (or a kept log's) frames as Server-Sent Events."""
 
-    def __init__(self, run: StreamRun) -> None:
-        self._body = _sse_body(run)
-        super().__init__(self._body, headers=sse.stream_headers(str(run.session_id)))
+    def __init__(self, stream: Followable, *, session_id: uuid.UUID, after: int = 0) -> None:
+        self._body = _sse_body(stream, after)
+        super().__init__(self._body, headers=sse.stream_headers(str(session_id)))
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's ASGI handler closes what `aiter(response)` returns when the client goes
@@ -47,8 +48,8 @@ class EventStreamResponse(StreamingHttpResponse):
         return self._body
 
 
-async def _sse_body(run: StreamRun) -> AsyncGenerator[bytes, None]:
-    async with contextlib.aclosing(run.follow()) as frames:
+async def _sse_body(stream: Followable, after: int) -> AsyncGenerator[bytes, None]:
+    async with contextlib.aclosing(stream.follow(after=after)) as frames:
         async for output in frames:
             if isinstance(output, Comment):
                 yield sse.encode_comment(output.text)
@@ -82,7 +83,7 @@ class ChatStreamView(StreamGuardMixin, View):
         run = await self.open_chat_stream(
             chat, transport=Transport.SSE, client=client_info(request)
         )
-        return EventStreamResponse(run)
+        return EventStreamResponse(run, session_id=run.session_id)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -101,7 +102,7 @@ class ProseStreamView(StreamGuardMixin, View):
         run = await self.open_prose_stream(
             prose, transport=Transport.SSE, client=client_info(request)
         )
-        return EventStreamResponse(run)
+        return EventStreamResponse(run, session_id=run.session_id)
 
 
 class ConfigView(View):
@@ -112,6 +113,28 @@ class ConfigView(View):
         source = chat_source(conf.chat_source)
         models: dict[str, list[str]] = getattr(source, "models", {"basic": [], "reasoning": []})
         return JsonResponse({"rag": {"provider": None}, "models": models})
+
+
+class SessionStreamView(StreamGuardMixin, View):
+    """`GET /api/sessions/<uuid>/stream`: replay after `Last-Event-ID`, then follow live."""
+
+    async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
+        """Stream the session's events after the id the client last saw."""
+        try:
+            require_token(request.headers)
+            after = _last_event_id(request)
+            stream = await self.open_resume(session_id, after=after)
+        except ApiError as exc:
+            return exc.response()
+        return EventStreamResponse(stream, session_id=session_id, after=after)
+
+
+def _last_event_id(request: HttpRequest) -> int:
+    """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    if not raw.strip().isdigit():
+        raise ApiError(422, "Last-Event-ID must be a non-negative integer.")
+    return int(raw)
 
 
 class SessionDetailView(View):

@@ -66,6 +66,7 @@ async def request(
     *,
     body: bytes = b"",
     headers: dict[str, str] | None = None,
+    query: str = "",
 ) -> HttpExchange:
     """Send a request to the application and wait for the response to start."""
     raw_headers = [(b"host", b"testserver")]
@@ -80,7 +81,7 @@ async def request(
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": raw_headers,
         "client": ("127.0.0.1", 50000),

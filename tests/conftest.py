@@ -9,7 +9,6 @@ from asgiref.sync import async_to_sync
 from django.test import override_settings
 
 from streaming import records
-
 from tests import sources
 
 

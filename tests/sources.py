@@ -20,6 +20,7 @@ class Probe:
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     events: int = 5
     delay: float = 0.0
+    hold_at: int = -1  # CountingSource waits for the gate before this event (0-based)
 
 
 probe = Probe()
@@ -63,11 +64,13 @@ async def _probed(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, 
 
 
 class CountingSource:
-    """Emit `probe.events` chunks, `probe.delay` seconds apart."""
+    """Emit `probe.events` chunks, `probe.delay` seconds apart (holding at `probe.hold_at`)."""
 
     def stream(self, request: ChatRequest, *, thread_id: str) -> AsyncGenerator[Event, None]:
         async def events() -> AsyncGenerator[Event, None]:
             for i in range(probe.events):
+                if i == probe.hold_at:
+                    await probe.gate.wait()
                 await asyncio.sleep(probe.delay)
                 last = i == probe.events - 1
                 yield chunk(thread_id, f"t{i} ", finish="stop" if last else None)

@@ -1,0 +1,253 @@
+"""The run of one stream: deadline, cancellation, errors and the final record.
+
+A `StreamRun` drives its source in a task of its own, under the deadline, into an
+`EventLog`; transports read the log through `StreamRun.follow()`. The run is the only
+writer of the session's final record; every way a stream can end becomes one
+`EndReason` here, and nowhere else. Transports reach it through `guard.StreamGuardMixin`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from streaming import control, records, redislog, shutdown
+from streaming.conf import conf
+from streaming.eventlog import Comment, EventLog, Output
+from streaming.liveness import live_runs
+from streaming.models import EndReason, Kind
+from streaming.sources.base import Event, SourceError
+
+logger = logging.getLogger(__name__)
+
+# The final frame a stream sends for each way of ending that still has a listener.
+PUBLIC_ENDINGS: dict[EndReason, tuple[str, str]] = {
+    EndReason.TIMEOUT: ("timeout", "The stream took longer than the server allows."),
+    EndReason.USER_CANCEL: ("cancelled", "The stream was cancelled."),
+    EndReason.ERROR: ("error", "The stream failed because of an internal error."),
+    EndReason.SERVER_SHUTDOWN: ("shutdown", "The server is restarting; the stream stopped."),
+}
+
+
+class StreamRun:
+    """Drive one source to its end under the deadline and record how it ended."""
+
+    def __init__(
+        self,
+        *,
+        session_id: uuid.UUID,
+        kind: Kind,
+        thread_id: str,
+        events: AsyncGenerator[Event, None],
+    ) -> None:
+        self.session_id = session_id
+        self.kind = kind
+        self.thread_id = thread_id
+        self.log = EventLog(maxlen=conf.log_max_events)
+        self.delivered = 0
+        self._events = events
+        self._readers = 0
+        self._stop_reason: EndReason | None = None
+        self._started = False
+        self._subscription: control.CancelSubscription | None = None
+        self._mirror: redislog.RedisLogWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def outcome(self) -> EndReason | None:
+        """How the run ended, once it has."""
+        return self.log.outcome
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task driving the source, once started."""
+        return self._task
+
+    async def start(self) -> None:
+        """Join the control plane, then start driving the source (once)."""
+        if self._started:
+            return
+        self._started = True
+        self._subscription = await control.CancelSubscription.join(self.session_id)
+        # A fresh context: the run may outlive the request that started it, and must not
+        # inherit that request's thread for sync calls.
+        context = contextvars.Context()
+        name = f"stream-run-{self.session_id}"
+        redis_client = redislog.client()
+        if redis_client is not None:
+            self._mirror = context.run(redislog.RedisLogWriter, redis_client, self.session_id)
+        self._task = asyncio.create_task(self._drive(), name=name, context=context)
+        self._listener = asyncio.create_task(self._listen(), name=f"{name}-cancel", context=context)
+        live_runs().add(self)
+
+    def request_stop(self, reason: EndReason) -> None:
+        """Ask the run to end for `reason`, unless it has ended or is already ending."""
+        if self.outcome is None and self._stop_reason is None and self._task is not None:
+            self._stop_reason = reason
+            self._task.cancel()
+
+    async def stop(self, reason: EndReason) -> None:
+        """End the run for `reason` unless it has ended; wait (bounded) for its record."""
+        if self._task is not None:
+            self.request_stop(reason)
+            await records.survive_cancel(self._wait_finished())
+        if self.outcome is None and (self._task is None or self._task.done()):
+            # Never started, or cancelled before its first step: no ending ran yet.
+            await records.survive_cancel(self._close_unstarted(reason))
+
+    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Start the run if needed, then yield what a transport sends (see EventLog.follow).
+
+        When the transport is cancelled: at shutdown the run ends as interrupted and its
+        last frame is still offered; otherwise, with STREAM_ON_DISCONNECT=cancel, the last
+        reader to go away stops the run. Then the cancel is re-raised.
+        """
+        self._readers += 1
+        cursor = after
+        try:
+            await self.start()
+            async with contextlib.aclosing(self.log.follow(after=after)) as outputs:
+                async for output in outputs:
+                    yield output
+                    if not isinstance(output, Comment):
+                        cursor = output[-1][0]
+                        self.delivered = max(self.delivered, cursor)
+        except asyncio.CancelledError:
+            self._readers -= 1
+            if shutdown.in_progress():
+                await self.stop(EndReason.SERVER_SHUTDOWN)
+                if final := self.log.after(cursor):
+                    yield final  # The connection is still open: say why the stream ends.
+            else:
+                await self._reader_gone()
+            raise
+        except GeneratorExit:
+            self._readers -= 1
+            await self._reader_gone()
+            raise
+        else:
+            self._readers -= 1
+
+    async def _reader_gone(self) -> None:
+        stop = conf.on_disconnect == "cancel" and self._readers == 0
+        if stop or self._task is None:
+            await self.stop(EndReason.CLIENT_DISCONNECT)
+
+    async def _listen(self) -> None:
+        assert self._subscription is not None
+        await self._subscription.wait()
+        logger.info("Stream %s: cancel requested", self.session_id)
+        self.request_stop(EndReason.USER_CANCEL)
+
+    async def _drive(self) -> None:
+        reason, error = EndReason.NONE, ""
+        deadline = asyncio.get_running_loop().time() + conf.timeout_seconds
+        scope = asyncio.timeout_at(deadline)
+        try:
+            # The deadline bounds every wait for the source's next event; this task never
+            # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
+            async with scope, contextlib.aclosing(self._events) as events:
+                async for event in events:
+                    self._append(event)
+        except TimeoutError as exc:
+            if scope.expired():
+                reason = EndReason.TIMEOUT
+            else:
+                reason, error = EndReason.ERROR, self._failed(exc)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                # Not ours: the event loop is going away with the process.
+                await self._finish(EndReason.SERVER_SHUTDOWN, "")
+                raise
+            reason = self._stop_reason
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except Exception as exc:
+            reason, error = EndReason.ERROR, self._failed(exc)
+        await self._finish(reason, error)
+
+    def _append(self, event: Event) -> None:
+        event_id = self.log.append(event)
+        if self._mirror is not None:
+            self._mirror.add((event_id, event))
+
+    # The `error` frame's text for a failure: the generic one, or a SourceError's own.
+    _public_error = PUBLIC_ENDINGS[EndReason.ERROR][1]
+
+    def _failed(self, exc: Exception) -> str:
+        if isinstance(exc, SourceError):
+            self._public_error = exc.public_message
+        error = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+        logger.error("Stream %s failed: %s", self.session_id, error, exc_info=exc)
+        return error
+
+    async def _close_unstarted(self, reason: EndReason) -> None:
+        async with contextlib.aclosing(self._events):
+            pass
+        await self._finish(reason, "")
+
+    async def _finish(self, reason: EndReason, error: str) -> None:
+        """Record the end, then send the guard's final frame where someone listens."""
+        if self.outcome is not None or self.log.closed:
+            return
+        live_runs().retire(self)
+        if self._listener is not None and self._listener is not asyncio.current_task():
+            self._listener.cancel()
+        ending = PUBLIC_ENDINGS.get(reason)
+        if reason is EndReason.ERROR:
+            ending = ("error", self._public_error)
+        last_id = self.log.last_id + (1 if ending else 0)
+        delivered = self.delivered if reason is EndReason.CLIENT_DISCONNECT else last_id
+        try:
+            await records.survive_cancel(
+                records.finish_session(
+                    self.session_id,
+                    reason=reason,
+                    events_sent=delivered,
+                    last_event_id=last_id,
+                    error=error,
+                )
+            )
+        except Exception as exc:
+            # The stream still ends for its readers; the stale-session sweep ends the row.
+            logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
+        if ending is not None:
+            self._append(self._error_event(*ending))
+        self.log.close(reason)
+        _log_end(self.session_id, reason, delivered)
+        if self._mirror is not None:
+            await records.survive_cancel(self._mirror.close(reason))
+        if self._subscription is not None:
+            await records.survive_cancel(self._subscription.leave())
+
+    def _error_event(self, public_reason: str, message: str) -> Event:
+        data: dict[str, Any] = {"error": message, "reason": public_reason}
+        if self.kind == Kind.CHAT:
+            data = {"thread_id": self.thread_id, **data}
+        return Event("error", data)
+
+    async def _wait_finished(self) -> None:
+        assert self._task is not None
+        done, _ = await asyncio.wait({self._task}, timeout=conf.cancel_grace_seconds)
+        if not done:
+            logger.warning(
+                "Stream %s did not finish within %.1f s of being stopped",
+                self.session_id,
+                conf.cancel_grace_seconds,
+            )
+
+
+def _log_end(session_id: uuid.UUID, reason: EndReason, delivered: int) -> None:
+    if reason is EndReason.NONE:
+        logger.info("Stream %s completed after %d events", session_id, delivered)
+    elif reason is EndReason.ERROR:
+        return  # Logged with its exception where it happened.
+    else:
+        logger.info("Stream %s ended: %s after %d events", session_id, reason.label, delivered)
