@@ -141,6 +141,7 @@ async def test_cancel_from_the_api_closes_the_upstream_connection() -> None:
         cancel = await request(
             "POST", f"/api/sessions/{exchange.headers['x-stream-session-id']}/cancel"
         )
+        await cancel.read_all()
         frames = parse(await exchange.read_all())
         [seen] = fake.connections
 
