@@ -13,5 +13,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from streaming.routing import websocket_application  # noqa: E402
+from streaming.shutdown import install_daphne_hook  # noqa: E402
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+
+# Under daphne, SIGTERM ends live streams as `interrupted/server_shutdown`.
+install_daphne_hook()

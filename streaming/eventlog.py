@@ -54,14 +54,44 @@ class Followable(Protocol):
 
 
 class EventLog:
-    """Number events from 1 and let readers follow them from any id still kept."""
+    """Number events from 1 and let readers follow them from any id still kept.
+
+    The log keeps the last `maxlen` events. Readers that follow it hold their place: while
+    the slowest is `maxlen` events behind, `full()` is true and the producer waits in
+    `room()`, so an attached reader never loses an event. With no reader attached the
+    oldest events are dropped (a later resume from them gets EventLogExpiredError).
+    """
 
     def __init__(self, *, maxlen: int) -> None:
         self._events: deque[Numbered] = deque(maxlen=maxlen)
+        self._maxlen = maxlen
         self._waiters: list[asyncio.Future[None]] = []
+        self._cursors: dict[object, int] = {}
+        self._room: asyncio.Future[None] | None = None
         self.last_id = 0
         self.closed = False
         self.outcome: EndReason | None = None
+
+    def hold(self, reader: object, cursor: int) -> None:
+        """Hold `reader`'s place at `cursor`: events after it are kept until it reads them."""
+        self._cursors[reader] = cursor
+        self._wake_room()
+
+    def release(self, reader: object) -> None:
+        """Stop holding `reader`'s place."""
+        self._cursors.pop(reader, None)
+        self._wake_room()
+
+    def full(self) -> bool:
+        """Return whether the slowest reader is as far behind as the log keeps."""
+        return bool(self._cursors) and self.last_id - min(self._cursors.values()) >= self._maxlen
+
+    async def room(self) -> None:
+        """Wait until the slowest reader has caught up enough for another event."""
+        while self.full():
+            if self._room is None or self._room.done():
+                self._room = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._room)
 
     def append(self, event: Event) -> int:
         """Add `event` with the next id and wake the readers; return its id."""
@@ -108,22 +138,32 @@ class EventLog:
 
     async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
         """Yield an opening comment, the events after `after` as they come, pings in silence."""
-        yield OPENED
-        cursor = after
-        heartbeat = conf.heartbeat_seconds
-        while True:
-            batch = self.after(cursor)
-            if batch:
-                yield batch
-                cursor = batch[-1][0]
-                continue
-            if self.closed:
-                return
-            try:
-                async with asyncio.timeout(heartbeat):
-                    await self.wait(cursor)
-            except TimeoutError:
-                yield PING
+        reader = object()
+        self.hold(reader, after)
+        try:
+            yield OPENED
+            cursor = after
+            heartbeat = conf.heartbeat_seconds
+            while True:
+                batch = self.after(cursor)
+                if batch:
+                    yield batch
+                    cursor = batch[-1][0]
+                    self.hold(reader, cursor)
+                    continue
+                if self.closed:
+                    return
+                try:
+                    async with asyncio.timeout(heartbeat):
+                        await self.wait(cursor)
+                except TimeoutError:
+                    yield PING
+        finally:
+            self.release(reader)
+
+    def _wake_room(self) -> None:
+        if self._room is not None and not self._room.done() and not self.full():
+            self._room.set_result(None)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []

@@ -13,7 +13,7 @@ from streaming import records, redislog
 from streaming.conf import conf
 from streaming.eventlog import EventLogExpiredError, Followable
 from streaming.liveness import live_runs
-from streaming.models import Kind, Transport
+from streaming.models import EndReason, Kind, Transport
 from streaming.payloads import ApiError
 from streaming.runs import StreamRun
 from streaming.schemas import ChatRequest, ProseRequest
@@ -36,7 +36,7 @@ class StreamGuardMixin:
     async def open_chat_stream(
         self, request: ChatRequest, *, transport: Transport, client: ClientInfo
     ) -> StreamRun:
-        """Record a new chat stream and return its run (started by its first reader)."""
+        """Record a new chat stream and return its started run."""
         thread_id = request.resolved_thread_id()
         events = chat_source(conf.chat_source).stream(request, thread_id=thread_id)
         session_id = await records.open_session(
@@ -48,12 +48,14 @@ class StreamGuardMixin:
             client_address=client.address,
             user_agent=client.user_agent,
         )
-        return StreamRun(session_id=session_id, kind=Kind.CHAT, thread_id=thread_id, events=events)
+        return await _started(
+            StreamRun(session_id=session_id, kind=Kind.CHAT, thread_id=thread_id, events=events)
+        )
 
     async def open_prose_stream(
         self, request: ProseRequest, *, transport: Transport, client: ClientInfo
     ) -> StreamRun:
-        """Record a new prose stream and return its run (started by its first reader)."""
+        """Record a new prose stream and return its started run."""
         events = prose_source(conf.prose_source).stream(request)
         session_id = await records.open_session(
             kind=Kind.PROSE,
@@ -64,7 +66,9 @@ class StreamGuardMixin:
             client_address=client.address,
             user_agent=client.user_agent,
         )
-        return StreamRun(session_id=session_id, kind=Kind.PROSE, thread_id="", events=events)
+        return await _started(
+            StreamRun(session_id=session_id, kind=Kind.PROSE, thread_id="", events=events)
+        )
 
     async def open_resume(self, session_id: uuid.UUID, *, after: int) -> Followable:
         """Return where to read `session_id` from after event `after`, or raise 404/410.
@@ -90,3 +94,13 @@ class StreamGuardMixin:
         if await records.get_session(session_id) is None:
             raise ApiError(404, "No such session.")
         raise ApiError(410, "The events of this session are no longer kept.")
+
+
+async def _started(run: StreamRun) -> StreamRun:
+    try:
+        await run.start()
+    except BaseException:
+        # The row exists: end it (the source never ran) rather than leave it running.
+        await run.stop(EndReason.ERROR)
+        raise
+    return run

@@ -58,6 +58,10 @@ class StreamRun:
         self._mirror: redislog.RedisLogWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._unread: asyncio.TimerHandle | None = None
+        # Until its first reader attaches, the log holds that reader's place from event 0.
+        self._first_reader = object()
+        self.log.hold(self._first_reader, 0)
 
     @property
     def outcome(self) -> EndReason | None:
@@ -70,7 +74,13 @@ class StreamRun:
         return self._task
 
     async def start(self) -> None:
-        """Join the control plane, then start driving the source (once)."""
+        """Join the control plane, then start driving the source (once).
+
+        Runs start when their record opens, before any byte is sent: a cancel sent right
+        after the client read `X-Stream-Session-Id` finds the run subscribed, and shutdown
+        finds it live. With STREAM_ON_DISCONNECT=cancel, a run that no reader attaches to
+        within the cancel grace (its client left before the body began) is stopped.
+        """
         if self._started:
             return
         self._started = True
@@ -85,6 +95,15 @@ class StreamRun:
         self._task = asyncio.create_task(self._drive(), name=name, context=context)
         self._listener = asyncio.create_task(self._listen(), name=f"{name}-cancel", context=context)
         live_runs().add(self)
+        self._unread = asyncio.get_running_loop().call_later(
+            conf.cancel_grace_seconds, self._never_read
+        )
+
+    def _never_read(self) -> None:
+        """Give up on the first reader (its client left before the body began)."""
+        self.log.release(self._first_reader)
+        if conf.on_disconnect == "cancel" and self._readers == 0:
+            self.request_stop(EndReason.CLIENT_DISCONNECT)
 
     def request_stop(self, reason: EndReason) -> None:
         """Ask the run to end for `reason`, unless it has ended or is already ending."""
@@ -102,42 +121,31 @@ class StreamRun:
             await records.survive_cancel(self._close_unstarted(reason))
 
     async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
-        """Start the run if needed, then yield what a transport sends (see EventLog.follow).
+        """Yield what a transport sends (see EventLog.follow), counting this reader.
 
-        When the transport is cancelled: at shutdown the run ends as interrupted and its
-        last frame is still offered; otherwise, with STREAM_ON_DISCONNECT=cancel, the last
-        reader to go away stops the run. Then the cancel is re-raised.
+        When the transport is cancelled or closed: with STREAM_ON_DISCONNECT=cancel the
+        last reader to go away stops the run (recorded as a client disconnect, or as a
+        shutdown while the server stops); then the cancel is re-raised.
         """
         self._readers += 1
-        cursor = after
+        if self._unread is not None:
+            self._unread.cancel()
         try:
             await self.start()
             async with contextlib.aclosing(self.log.follow(after=after)) as outputs:
                 async for output in outputs:
+                    self.log.release(self._first_reader)  # this reader holds its own place
                     yield output
                     if not isinstance(output, Comment):
-                        cursor = output[-1][0]
-                        self.delivered = max(self.delivered, cursor)
-        except asyncio.CancelledError:
+                        self.delivered = max(self.delivered, output[-1][0])
+        except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
-            if shutdown.in_progress():
-                await self.stop(EndReason.SERVER_SHUTDOWN)
-                if final := self.log.after(cursor):
-                    yield final  # The connection is still open: say why the stream ends.
-            else:
-                await self._reader_gone()
-            raise
-        except GeneratorExit:
-            self._readers -= 1
-            await self._reader_gone()
+            if self._readers == 0 and conf.on_disconnect == "cancel":
+                gone = EndReason.SERVER_SHUTDOWN if shutdown.in_progress() else None
+                await self.stop(gone or EndReason.CLIENT_DISCONNECT)
             raise
         else:
             self._readers -= 1
-
-    async def _reader_gone(self) -> None:
-        stop = conf.on_disconnect == "cancel" and self._readers == 0
-        if stop or self._task is None:
-            await self.stop(EndReason.CLIENT_DISCONNECT)
 
     async def _listen(self) -> None:
         assert self._subscription is not None
@@ -155,6 +163,8 @@ class StreamRun:
             async with scope, contextlib.aclosing(self._events) as events:
                 async for event in events:
                     self._append(event)
+                    if self.log.full():
+                        await self.log.room()
         except TimeoutError as exc:
             if scope.expired():
                 reason = EndReason.TIMEOUT
@@ -198,6 +208,8 @@ class StreamRun:
         if self.outcome is not None or self.log.closed:
             return
         live_runs().retire(self)
+        if self._unread is not None:
+            self._unread.cancel()
         if self._listener is not None and self._listener is not asyncio.current_task():
             self._listener.cancel()
         ending = PUBLIC_ENDINGS.get(reason)

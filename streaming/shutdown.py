@@ -1,18 +1,21 @@
 """Server shutdown: live streams end `interrupted/server_shutdown`, not as disconnects.
 
-On SIGTERM daphne runs Twisted's "before shutdown" triggers: its own cancels every
-application instance at once (so every stream would look like a client that left). Ours,
-registered first, runs in the same tick just before it: it marks the shutdown, asks every
-live run to stop as `server_shutdown`, and makes Twisted wait (bounded) until their records
-are written. Readers that are cancelled during a shutdown still offer the run's last frame
-(`error`, reason `shutdown`) to a connection that is still open.
+On SIGTERM daphne stops Twisted's reactor, whose "before shutdown" trigger cancels every
+application instance at once: every stream would look like a client that left, and Django
+would leave its request tasks orphaned. So, once the reactor runs, the SIGTERM handler is
+wrapped: live runs are stopped first (each records `server_shutdown` and sends its final
+`error` frame, reason `shutdown`, to readers still connected), and only when their records
+are written (bounded by STREAM_CANCEL_GRACE_SECONDS) does daphne's own shutdown begin. A
+"before shutdown" trigger does the same for any other way the reactor stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from streaming.conf import conf
@@ -29,31 +32,46 @@ def in_progress() -> bool:
     return _state["in_progress"]
 
 
-def begin() -> None:
-    """Mark the shutdown and ask every live run to end as interrupted."""
+def interrupt_live_runs() -> asyncio.Future[Any]:
+    """Mark the shutdown and end every live run as interrupted, now.
+
+    Return a future that is done when their records are written (bounded by the grace).
+    """
     _state["in_progress"] = True
     runs = all_live_runs()
-    logger.info("Shutting down: interrupting %d live streams", len(runs))
-    for run in runs:
-        run.request_stop(EndReason.SERVER_SHUTDOWN)
-
-
-async def wait_for_runs() -> None:
-    """Wait until every live run has recorded its end (bounded by the cancel grace)."""
-    tasks = {run.task for run in all_live_runs() if run.task is not None}
-    if tasks:
-        await asyncio.wait(tasks, timeout=conf.cancel_grace_seconds)
+    if runs:
+        logger.info("Shutting down: interrupting %d live streams", len(runs))
+    stops = {asyncio.ensure_future(run.stop(EndReason.SERVER_SHUTDOWN)) for run in runs}
+    if not stops:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+    return asyncio.ensure_future(asyncio.wait(stops, timeout=conf.cancel_grace_seconds))
 
 
 def install_daphne_hook() -> None:
-    """Register the shutdown trigger with daphne's Twisted reactor, when daphne serves us."""
+    """Hook the shutdown into daphne's Twisted reactor, when daphne serves us."""
     if "daphne.server" not in sys.modules:
         return
     # Imported here: importing the reactor elsewhere would install Twisted's default one.
     from twisted.internet import defer, reactor
 
     def before_shutdown() -> Any:
-        begin()
-        return defer.Deferred.fromFuture(asyncio.ensure_future(wait_for_runs()))
+        return defer.Deferred.fromFuture(interrupt_live_runs())
+
+    def wrap_sigterm() -> None:
+        previous = signal.getsignal(signal.SIGTERM)  # Twisted's, installed by now
+        if not callable(previous):
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            def stop_runs_then_server() -> None:
+                interrupt_live_runs().add_done_callback(lambda _: previous(signum, frame))
+
+            # A signal handler must not touch the loop directly; this is the safe way in.
+            reactor.callFromThread(stop_runs_then_server)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
+    reactor.callWhenRunning(wrap_sigterm)
