@@ -181,6 +181,9 @@ STREAM_LOG_TTL_SECONDS = env.float(
     "STREAM_LOG_TTL_SECONDS", default=streaming_defaults.DEFAULT_LOG_TTL_SECONDS
 )
 STREAM_LOG_RETAIN = env.int("STREAM_LOG_RETAIN", default=streaming_defaults.DEFAULT_LOG_RETAIN)
+STREAM_CANCEL_GRACE_SECONDS = env.float(
+    "STREAM_CANCEL_GRACE_SECONDS", default=streaming_defaults.DEFAULT_CANCEL_GRACE_SECONDS
+)
 STREAM_MAX_BODY_BYTES = env.int(
     "STREAM_MAX_BODY_BYTES", default=streaming_defaults.DEFAULT_MAX_BODY_BYTES
 )
