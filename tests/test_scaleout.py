@@ -18,6 +18,7 @@ import websockets
 
 from tests import services
 from tests.live import LiveServer, daphne, migrate, server_env, wait_for_session
+from tests.sseparse import parse
 
 CANCELLED = {"error": "The stream was cancelled.", "reason": "cancelled"}
 
@@ -46,6 +47,7 @@ def workers(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         STREAM_DEMO_DELAY_MS="5",
+        STREAM_ON_DISCONNECT="continue",
         DATABASE_POOL_MAX_SIZE="8",
     )
     migrate(env)
@@ -122,6 +124,59 @@ async def test_websocket_stream_on_one_worker_cancelled_through_the_other(
     assert messages[-1] == {"type": "end", "status": "cancelled", "reason": "user_cancel"}
     assert elapsed < 1.0
     assert (record["status"], record["end_reason"]) == ("cancelled", "user_cancel")
+
+
+async def test_drop_on_one_worker_and_resume_on_the_other(
+    workers: tuple[LiveServer, LiveServer],
+) -> None:
+    first, second = workers
+    request = {**QUESTION, "auto_accepted_plan": True, "thread_id": "resume-across"}
+    async with (
+        httpx.AsyncClient(base_url=first.url, timeout=30) as on_first,
+        httpx.AsyncClient(base_url=second.url, timeout=30) as on_second,
+    ):
+        async with on_first.stream("POST", "/api/chat/stream", json=request) as response:
+            session_id = response.headers["x-stream-session-id"]
+            # An uninterrupted reader on the other worker, from the start (via Redis).
+            whole_task = asyncio.create_task(on_second.get(f"/api/sessions/{session_id}/stream"))
+            body = b""
+            chunks = response.aiter_bytes()
+            while len(parse(body)) < 10:
+                body += await anext(chunks)
+        before = parse(body)
+        resumed = await on_second.get(
+            f"/api/sessions/{session_id}/stream",
+            headers={"Last-Event-ID": str(before[-1].id)},
+        )
+        whole = await whole_task
+
+    joined = before + parse(resumed.content)
+    expected = parse(whole.content)
+    assert resumed.status_code == 200
+    assert [(f.id, f.event, f.data) for f in joined] == [(f.id, f.event, f.data) for f in expected]
+    assert len(expected) >= 30
+    assert expected[-1].json()["agent"] == "reporter"
+
+
+async def test_websocket_resume_on_the_other_worker(workers: tuple[LiveServer, LiveServer]) -> None:
+    first, second = workers
+    start = {"type": "chat.start", "request": {**QUESTION, "auto_accepted_plan": True}}
+    async with websockets.connect(first.url.replace("http://", "ws://") + "/ws/stream/") as ws:
+        await ws.send(json.dumps(start))
+        session_id = json.loads(await ws.recv())["session_id"]
+        before = [json.loads(await ws.recv()) for _ in range(5)]
+    async with websockets.connect(second.url.replace("http://", "ws://") + "/ws/stream/") as ws:
+        await ws.send(json.dumps({"type": "resume", "session_id": session_id, "last_event_id": 5}))
+        after: list[dict[str, Any]] = []
+        while not after or after[-1]["type"] != "end":
+            after.append(json.loads(await ws.recv()))
+    async with httpx.AsyncClient(base_url=second.url, timeout=30) as api:
+        whole = parse((await api.get(f"/api/sessions/{session_id}/stream")).content)
+
+    events = before + after[:-1]
+    assert [m["id"] for m in events] == [int(f.id or 0) for f in whole]
+    assert [m["data"] for m in events] == [f.json() for f in whole]
+    assert after[-1] == {"type": "end", "status": "completed", "reason": ""}
 
 
 async def test_200_concurrent_streams_across_both_workers(
