@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
+from django.db import connections
 from django.test import override_settings
 
 from streaming import records
@@ -21,9 +22,14 @@ def _fast_streams() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _records_connection_closed_at_the_end(django_db_setup: None) -> Iterator[None]:
-    """Close the records thread's connection before the test database is dropped."""
+    """Close the connections of other threads before the test database is dropped.
+
+    The records thread has one; so has asgiref's thread for sync calls, which the tests'
+    own async ORM calls (`aget`, `acount`) use.
+    """
     yield
     async_to_sync(records.close_connection)()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture

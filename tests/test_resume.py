@@ -154,7 +154,7 @@ async def test_resume_from_an_id_no_longer_kept_is_a_clear_error(probe: Probe) -
 
 
 @use_source("CountingSource")
-@override_settings(STREAM_LOG_RETAIN=0)
+@override_settings(STREAM_LOG_RETAIN=0, REDIS_URL="")
 async def test_unknown_or_forgotten_sessions(probe: Probe) -> None:
     done = await post_json("/api/chat/stream", CHAT)
     await done.read_all()
