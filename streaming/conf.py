@@ -13,6 +13,9 @@ DEFAULT_SOURCE = "demo"
 DEFAULT_DEMO_DELAY_MS = 30
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_LOG_MAX_EVENTS = 10_000
+DEFAULT_MAX_STREAMS = 1000
+DEFAULT_MAX_STREAMS_PER_CLIENT = 20
+DEFAULT_RETRY_AFTER_SECONDS = 5
 DEFAULT_LOG_TTL_SECONDS = 3600.0
 DEFAULT_LOG_RETAIN = 100
 DEFAULT_CANCEL_GRACE_SECONDS = 5.0
@@ -67,6 +70,23 @@ class StreamingSettings:
     def max_body_bytes(self) -> int:
         """Largest request body a stream endpoint accepts."""
         return int(getattr(settings, "STREAM_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+    @property
+    def max_streams(self) -> int:
+        """Live streams one worker runs at most (503 beyond)."""
+        return int(getattr(settings, "STREAM_MAX_STREAMS", DEFAULT_MAX_STREAMS))
+
+    @property
+    def max_streams_per_client(self) -> int:
+        """Live streams one client address may have on one worker (429 beyond)."""
+        return int(
+            getattr(settings, "STREAM_MAX_STREAMS_PER_CLIENT", DEFAULT_MAX_STREAMS_PER_CLIENT)
+        )
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """The `Retry-After` of a refused stream."""
+        return int(getattr(settings, "STREAM_RETRY_AFTER_SECONDS", DEFAULT_RETRY_AFTER_SECONDS))
 
     @property
     def enable_mcp(self) -> bool:

@@ -54,6 +54,10 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Parse one message; a message that is not a JSON object gets an error reply."""
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > conf.max_body_bytes:
+            await self._reply_error(f"Message is larger than {conf.max_body_bytes} bytes.")
+            return
         try:
             content = json.loads(text_data if text_data is not None else (bytes_data or b""))
         except (UnicodeDecodeError, json.JSONDecodeError):

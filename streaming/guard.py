@@ -7,6 +7,7 @@ finds the log to resume a session from. What a run does until it ends is in `run
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from streaming import records, redislog
@@ -18,6 +19,7 @@ from streaming.payloads import ApiError
 from streaming.runs import StreamRun
 from streaming.schemas import ChatRequest, ProseRequest
 from streaming.sources import chat_source, prose_source
+from streaming.sources.base import Event
 
 __all__ = ["ClientInfo", "StreamGuardMixin", "StreamRun"]
 
@@ -38,36 +40,30 @@ class StreamGuardMixin:
     ) -> StreamRun:
         """Record a new chat stream and return its started run."""
         thread_id = request.resolved_thread_id()
-        events = chat_source(conf.chat_source).stream(request, thread_id=thread_id)
-        session_id = await records.open_session(
-            kind=Kind.CHAT,
+        source = chat_source(conf.chat_source)
+        return await _open(
+            Kind.CHAT,
+            request,
+            thread_id,
+            lambda: source.stream(request, thread_id=thread_id),
+            source_name=conf.chat_source,
             transport=transport,
-            thread_id=thread_id,
-            source=conf.chat_source,
-            request_params=request.model_dump(mode="json"),
-            client_address=client.address,
-            user_agent=client.user_agent,
-        )
-        return await _started(
-            StreamRun(session_id=session_id, kind=Kind.CHAT, thread_id=thread_id, events=events)
+            client=client,
         )
 
     async def open_prose_stream(
         self, request: ProseRequest, *, transport: Transport, client: ClientInfo
     ) -> StreamRun:
         """Record a new prose stream and return its started run."""
-        events = prose_source(conf.prose_source).stream(request)
-        session_id = await records.open_session(
-            kind=Kind.PROSE,
+        source = prose_source(conf.prose_source)
+        return await _open(
+            Kind.PROSE,
+            request,
+            "",
+            lambda: source.stream(request),
+            source_name=conf.prose_source,
             transport=transport,
-            thread_id="",
-            source=conf.prose_source,
-            request_params=request.model_dump(mode="json"),
-            client_address=client.address,
-            user_agent=client.user_agent,
-        )
-        return await _started(
-            StreamRun(session_id=session_id, kind=Kind.PROSE, thread_id="", events=events)
+            client=client,
         )
 
     async def open_resume(self, session_id: uuid.UUID, *, after: int) -> Followable:
@@ -96,11 +92,57 @@ class StreamGuardMixin:
         raise ApiError(410, "The events of this session are no longer kept.")
 
 
-async def _started(run: StreamRun) -> StreamRun:
+def _admit(client: ClientInfo) -> None:
+    """Refuse a new stream when this worker or this client has too many (never a hang)."""
+    registry = live_runs()
+    retry = {"Retry-After": str(conf.retry_after_seconds)}
+    if len(registry.runs) + registry.opening >= conf.max_streams:
+        raise ApiError(
+            503, "The server is at its limit of live streams; retry later.", headers=retry
+        )
+    if registry.per_client[client.address] >= conf.max_streams_per_client:
+        raise ApiError(429, "Too many live streams from this client; retry later.", headers=retry)
+
+
+async def _open(
+    kind: Kind,
+    request: ChatRequest | ProseRequest,
+    thread_id: str,
+    events: Callable[[], AsyncGenerator[Event, None]],
+    *,
+    source_name: str,
+    transport: Transport,
+    client: ClientInfo,
+) -> StreamRun:
+    """Admit the stream, record it, and start its run."""
+    _admit(client)
+    registry = live_runs()
+    registry.opening += 1
+    registry.per_client[client.address] += 1  # held while opening; the run holds its own
     try:
-        await run.start()
-    except BaseException:
-        # The row exists: end it (the source never ran) rather than leave it running.
-        await run.stop(EndReason.ERROR)
-        raise
-    return run
+        session_id = await records.open_session(
+            kind=kind,
+            transport=transport,
+            thread_id=thread_id,
+            source=source_name,
+            request_params=request.model_dump(mode="json"),
+            client_address=client.address,
+            user_agent=client.user_agent,
+        )
+        run = StreamRun(
+            session_id=session_id,
+            kind=kind,
+            thread_id=thread_id,
+            events=events(),
+            client_address=client.address,
+        )
+        try:
+            await run.start()
+        except BaseException:
+            # The row exists: end it (the source never ran) rather than leave it running.
+            await run.stop(EndReason.ERROR)
+            raise
+        return run
+    finally:
+        registry.opening -= 1
+        registry.per_client[client.address] -= 1

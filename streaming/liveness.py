@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import logging
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -32,12 +32,16 @@ class LiveRuns:
 
     def __init__(self) -> None:
         self.runs: dict[uuid.UUID, StreamRun] = {}
+        # Streams per client address: live runs plus streams still opening.
+        self.per_client: Counter[str | None] = Counter()
+        self.opening = 0
         self._beat: asyncio.Task[None] | None = None
         self._retained: OrderedDict[uuid.UUID, tuple[float, EventLog]] = OrderedDict()
 
     def add(self, run: StreamRun) -> None:
         """Register a run that has started."""
         self.runs[run.session_id] = run
+        self.per_client[run.client_address] += 1
         if self._beat is None or self._beat.done():
             self._beat = asyncio.create_task(
                 self._heartbeat(), name="stream-heartbeat", context=contextvars.Context()
@@ -48,7 +52,10 @@ class LiveRuns:
 
         Its log stays readable throughout: resumes of the ending run follow it to its close.
         """
-        self.runs.pop(run.session_id, None)
+        if self.runs.pop(run.session_id, None) is not None:
+            self.per_client[run.client_address] -= 1
+            if not self.per_client[run.client_address]:
+                del self.per_client[run.client_address]
         self._retained[run.session_id] = (asyncio.get_running_loop().time(), run.log)
         while len(self._retained) > conf.log_retain:
             self._retained.popitem(last=False)

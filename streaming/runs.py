@@ -44,8 +44,10 @@ class StreamRun:
         kind: Kind,
         thread_id: str,
         events: AsyncGenerator[Event, None],
+        client_address: str | None = None,
     ) -> None:
         self.session_id = session_id
+        self.client_address = client_address
         self.kind = kind
         self.thread_id = thread_id
         self.log = EventLog(maxlen=conf.log_max_events)

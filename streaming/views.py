@@ -78,11 +78,11 @@ class ChatStreamView(StreamGuardMixin, View):
             chat = validate(ChatRequest, read_json_object(request))
             if chat.mcp_settings and not conf.enable_mcp:
                 raise ApiError(403, MCP_DISABLED)
+            run = await self.open_chat_stream(
+                chat, transport=Transport.SSE, client=client_info(request)
+            )
         except ApiError as exc:
             return exc.response()
-        run = await self.open_chat_stream(
-            chat, transport=Transport.SSE, client=client_info(request)
-        )
         return EventStreamResponse(run, session_id=run.session_id)
 
 
@@ -97,11 +97,11 @@ class ProseStreamView(StreamGuardMixin, View):
         try:
             require_token(request.headers)
             prose = validate(ProseRequest, read_json_object(request))
+            run = await self.open_prose_stream(
+                prose, transport=Transport.SSE, client=client_info(request)
+            )
         except ApiError as exc:
             return exc.response()
-        run = await self.open_prose_stream(
-            prose, transport=Transport.SSE, client=client_info(request)
-        )
         return EventStreamResponse(run, session_id=run.session_id)
 
 
@@ -129,12 +129,19 @@ class SessionStreamView(StreamGuardMixin, View):
         return EventStreamResponse(stream, session_id=session_id, after=after)
 
 
+# Far above any stream's event count, within Redis stream ids and int()'s digit limit.
+MAX_EVENT_ID = 10**18 - 1
+
+
 def _last_event_id(request: HttpRequest) -> int:
     """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
-    if not raw.strip().isdigit():
+    raw = raw.strip()
+    digits = raw.lstrip("0") or "0"
+    # ASCII only: str.isdigit() also accepts digits that int() refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit() and len(digits) <= len(str(MAX_EVENT_ID))):
         raise ApiError(422, "Last-Event-ID must be a non-negative integer.")
-    return int(raw)
+    return int(digits)
 
 
 class SessionDetailView(View):

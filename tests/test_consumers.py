@@ -166,3 +166,17 @@ async def test_origins_are_checked() -> None:
     for origin in (b"http://localhost:3000", b"http://127.0.0.1:8000"):
         ws = await connect(origin=origin)
         await ws.disconnect()
+
+
+@override_settings(STREAM_MAX_BODY_BYTES=100)
+async def test_message_over_the_size_limit_is_refused() -> None:
+    ws = await connect()
+    await ws.send_json_to({"type": "chat.start", "request": {"thread_id": "x" * 200}})
+    assert await ws.receive_json_from(TIMEOUT) == {
+        "type": "error",
+        "detail": "Message is larger than 100 bytes.",
+    }
+    await ws.send_json_to({"type": "cancel"})  # still open
+    assert (await ws.receive_json_from(TIMEOUT))["detail"] == "No stream is running."
+    await ws.disconnect()
+    assert await StreamSession.objects.acount() == 0

@@ -254,3 +254,38 @@ async def test_demo_interrupt_then_accepted_follow_up_on_the_wire() -> None:
     assert all(d["thread_id"] == "bees" for _, d in planned + researched)
     statuses = [s async for s in StreamSession.objects.values_list("status", flat=True)]
     assert statuses == ["completed", "completed"]
+
+
+@use_source("IdleSource")
+@override_settings(STREAM_MAX_STREAMS_PER_CLIENT=2, STREAM_RETRY_AFTER_SECONDS=7)
+async def test_too_many_streams_from_one_client_is_429(probe: Probe) -> None:
+    live = [await post_json("/api/chat/stream", {}) for _ in range(2)]
+    refused = await post_json("/api/chat/stream", {})
+    body = json.loads(await refused.read_all())
+
+    assert [e.status for e in live] == [200, 200]
+    assert refused.status == 429
+    assert refused.headers["retry-after"] == "7"
+    assert body == {"detail": "Too many live streams from this client; retry later."}
+    assert await StreamSession.objects.acount() == 2
+    probe.gate.set()
+    for exchange in live:
+        await exchange.read_all()
+    again = await post_json("/api/chat/stream", {})  # the slots are free again
+    assert again.status == 200
+    await again.read_all()
+
+
+@use_source("IdleSource")
+@override_settings(STREAM_MAX_STREAMS=1)
+async def test_worker_at_its_limit_is_503(probe: Probe) -> None:
+    live = await post_json("/api/chat/stream", {})
+    refused = await request("POST", "/api/prose/generate", body=b'{"prompt": "x", "option": "fix"}')
+
+    assert refused.status == 503
+    assert refused.headers["retry-after"] == "5"
+    assert json.loads(await refused.read_all()) == {
+        "detail": "The server is at its limit of live streams; retry later."
+    }
+    probe.gate.set()
+    await live.read_all()
