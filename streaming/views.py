@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -21,6 +22,7 @@ from streaming.conf import conf
 from streaming.control import CancelOutcome, request_cancel
 from streaming.eventlog import Comment, Followable
 from streaming.guard import ClientInfo, StreamGuardMixin
+from streaming.liveness import live_runs
 from streaming.models import StreamSession, Transport
 from streaming.payloads import ApiError, read_json_object, validate
 from streaming.schemas import ChatRequest, ProseRequest
@@ -207,8 +209,10 @@ class HealthView(View):
             "channel_layer": await _check(_ping_layer),
         }
         healthy = all(value == "ok" for value in checks.values())
+        load = {"live_streams": len(live_runs().runs), "tasks": len(asyncio.all_tasks())}
         return JsonResponse(
-            {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+            {"status": "ok" if healthy else "error", **checks, **load},
+            status=200 if healthy else 503,
         )
 
 

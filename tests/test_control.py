@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import override_settings
 
 from streaming.models import EndReason, Status, StreamSession
 from tests.asgi import post_json, request
@@ -63,3 +64,24 @@ async def test_cancel_unknown_session_is_404() -> None:
     cancel = await request("POST", "/api/sessions/7d6f0c1e-0000-4000-8000-000000000000/cancel")
     assert cancel.status == 404
     assert json.loads(await cancel.read_all()) == {"detail": "No such session."}
+
+
+@use_source("CountingSource")
+@override_settings(STREAM_API_TOKEN="t0k")
+async def test_sessions_api_needs_the_token_when_one_is_set(probe: Probe) -> None:
+    auth = {"authorization": "Bearer t0k"}
+    exchange = await post_json("/api/chat/stream", {}, auth)
+    await exchange.read_all()
+    session_id = exchange.headers["x-stream-session-id"]
+
+    for method, path in [
+        ("GET", f"/api/sessions/{session_id}"),
+        ("GET", f"/api/sessions/{session_id}/stream"),
+        ("POST", f"/api/sessions/{session_id}/cancel"),
+    ]:
+        refused = await request(method, path)
+        assert refused.status == 401, path
+        assert json.loads(await refused.read_all()) == {"detail": "Missing or invalid API token."}
+        allowed = await request(method, path, headers=auth)
+        assert allowed.status in (200, 409), path
+        await allowed.read_all()
