@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ PING = Comment("ping")
 
 # What a reader yields to a transport: a comment, or events that are ready together.
 Output = Comment | list[Numbered]
+
+# A reader whose next event comes this soon after its last batch went out is reading a
+# stream that produces faster than one event per loop pass. It lets the events produced in
+# the next few passes join its batch: one write, one wake for many events (bounded).
+BACK_TO_BACK_SECONDS = 0.001
+GATHER_PASSES = 32
+GATHER_EVENTS = 64
 
 
 class EventLogExpiredError(Exception):
@@ -65,7 +73,7 @@ class EventLog:
     def __init__(self, *, maxlen: int) -> None:
         self._events: deque[Numbered] = deque(maxlen=maxlen)
         self._maxlen = maxlen
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
         self._cursors: dict[object, int] = {}
         self._room: asyncio.Future[None] | None = None
         self.last_id = 0
@@ -84,7 +92,11 @@ class EventLog:
 
     def full(self) -> bool:
         """Return whether the slowest reader is as far behind as the log keeps."""
-        return bool(self._cursors) and self.last_id - min(self._cursors.values()) >= self._maxlen
+        # Asked after every event: cursors are never negative, so the first `maxlen`
+        # events cannot fill the log, whatever the readers.
+        if self.last_id < self._maxlen or not self._cursors:
+            return False
+        return self.last_id - min(self._cursors.values()) >= self._maxlen
 
     async def room(self) -> None:
         """Wait until the slowest reader has caught up enough for another event."""
@@ -114,59 +126,135 @@ class EventLog:
 
     def after(self, event_id: int) -> list[Numbered]:
         """Return the events with ids above `event_id`."""
-        if event_id >= self.last_id:
+        count = self.last_id - event_id
+        if count <= 0:
             return []
         self.check(event_id)
-        start = event_id + 1 - self._events[0][0]
-        if start == 0:
+        if count >= len(self._events):
             return list(self._events)
-        return [self._events[i] for i in range(start, len(self._events))]
+        # Readers mostly ask for the last few: index from the right end of the deque.
+        return [self._events[i] for i in range(-count, 0)]
 
     async def wait(self, event_id: int) -> None:
         """Wait until an event above `event_id` is added or the log closes."""
         if event_id < self.last_id or self.closed:
             return
-        waiter = asyncio.get_running_loop().create_future()
+        await self._next(None)
+
+    async def _next(self, heartbeat: _Heartbeat | None) -> bool:
+        """Wait for the next event or the close; return False if `heartbeat` is due first."""
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        if heartbeat is not None:
+            heartbeat.watch(waiter)
         try:
-            await waiter
-        finally:
+            pinged = await waiter
+        except BaseException:
             if not waiter.done():
                 waiter.cancel()
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._discard(waiter)
+            raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.waiter = None
+        if pinged:
+            self._discard(waiter)  # _wake let go of the waiters it woke, not of this one
+        return not pinged
 
-    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
-        """Yield an opening comment, the events after `after` as they come, pings in silence."""
-        reader = object()
+    async def follow(
+        self, *, after: int = 0, reader: object | None = None
+    ) -> AsyncGenerator[Output, None]:
+        """Yield an opening comment, the events after `after` as they come, pings in silence.
+
+        The reader's place is held (under `reader`, a token the caller may already hold).
+        """
+        reader = reader or object()
         self.hold(reader, after)
+        loop = asyncio.get_running_loop()
+        heartbeat = _Heartbeat(loop, conf.heartbeat_seconds)
         try:
             yield OPENED
             cursor = after
-            heartbeat = conf.heartbeat_seconds
+            sent = -BACK_TO_BACK_SECONDS  # when the last batch of events went out
+            heartbeat.quiet_since = loop.time()
             while True:
-                batch = self.after(cursor)
-                if batch:
+                if cursor < self.last_id:
+                    if loop.time() - sent < BACK_TO_BACK_SECONDS:
+                        await self._gather(cursor)
+                    batch = self.after(cursor)
                     yield batch
                     cursor = batch[-1][0]
                     self.hold(reader, cursor)
+                    sent = heartbeat.quiet_since = loop.time()
                     continue
                 if self.closed:
                     return
-                try:
-                    async with asyncio.timeout(heartbeat):
-                        await self.wait(cursor)
-                except TimeoutError:
+                if not await self._next(heartbeat):
                     yield PING
+                    heartbeat.quiet_since = loop.time()
         finally:
+            heartbeat.cancel()
             self.release(reader)
+
+    async def _gather(self, cursor: int) -> None:
+        """Let events produced in the next loop passes join the batch after `cursor`."""
+        for _ in range(GATHER_PASSES):
+            if self.last_id - cursor >= GATHER_EVENTS or self.closed:
+                return
+            seen = self.last_id
+            await asyncio.sleep(0)
+            if self.last_id == seen:
+                return  # The producer paused: send what is ready.
 
     def _wake_room(self) -> None:
         if self._room is not None and not self._room.done() and not self.full():
             self._room.set_result(None)
 
     def _wake(self) -> None:
+        if not self._waiters:
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(False)
+
+    def _discard(self, waiter: asyncio.Future[bool]) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+
+
+class _Heartbeat:
+    """Wake a waiting reader with `True` after `interval` seconds without output.
+
+    One timer per reader, re-armed only when it fires: a reader that waits once per event
+    does not create and cancel a timer per event.
+    """
+
+    __slots__ = ("_handle", "_interval", "_loop", "quiet_since", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._loop = loop
+        self._interval = interval
+        self._handle: asyncio.TimerHandle | None = None
+        self.quiet_since = loop.time()  # when the reader last sent something
+        self.waiter: asyncio.Future[bool] | None = None
+
+    def watch(self, waiter: asyncio.Future[bool]) -> None:
+        """Resolve `waiter` with True if the reader stays quiet for the interval."""
+        self.waiter = waiter
+        if self._handle is None:
+            self._handle = self._loop.call_at(self.quiet_since + self._interval, self._due)
+
+    def cancel(self) -> None:
+        """Stop the timer."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _due(self) -> None:
+        self._handle = None
+        due = self.quiet_since + self._interval
+        if self._loop.time() < due:  # The reader sent something since: not quiet yet.
+            self._handle = self._loop.call_at(due, self._due)
+        elif self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(True)

@@ -61,8 +61,9 @@ class StreamRun:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._unread: asyncio.TimerHandle | None = None
-        # Until its first reader attaches, the log holds that reader's place from event 0.
-        self._first_reader = object()
+        # Until its first reader attaches, the log holds that reader's place from event 0;
+        # the first reader then holds it as its own.
+        self._first_reader: object | None = object()
         self.log.hold(self._first_reader, 0)
 
     @property
@@ -103,7 +104,9 @@ class StreamRun:
 
     def _never_read(self) -> None:
         """Give up on the first reader (its client left before the body began)."""
-        self.log.release(self._first_reader)
+        if self._first_reader is not None:
+            self.log.release(self._first_reader)
+            self._first_reader = None
         if conf.on_disconnect == "cancel" and self._readers == 0:
             self.request_stop(EndReason.CLIENT_DISCONNECT)
 
@@ -132,19 +135,21 @@ class StreamRun:
         self._readers += 1
         if self._unread is not None:
             self._unread.cancel()
+        reader, self._first_reader = self._first_reader or object(), None
         try:
             await self.start()
-            async with contextlib.aclosing(self.log.follow(after=after)) as outputs:
+            async with contextlib.aclosing(self.log.follow(after=after, reader=reader)) as outputs:
                 async for output in outputs:
-                    self.log.release(self._first_reader)  # this reader holds its own place
                     yield output
                     if not isinstance(output, Comment):
                         self.delivered = max(self.delivered, output[-1][0])
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and conf.on_disconnect == "cancel":
-                gone = EndReason.SERVER_SHUTDOWN if shutdown.in_progress() else None
-                await self.stop(gone or EndReason.CLIENT_DISCONNECT)
+                shutting_down = shutdown.in_progress()
+                await self.stop(
+                    EndReason.SERVER_SHUTDOWN if shutting_down else EndReason.CLIENT_DISCONNECT
+                )
             raise
         else:
             self._readers -= 1
@@ -156,7 +161,7 @@ class StreamRun:
         self.request_stop(EndReason.USER_CANCEL)
 
     async def _drive(self) -> None:
-        reason, error = EndReason.NONE, ""
+        reason, error, public = EndReason.NONE, "", None
         deadline = asyncio.get_running_loop().time() + conf.timeout_seconds
         scope = asyncio.timeout_at(deadline)
         try:
@@ -171,7 +176,7 @@ class StreamRun:
             if scope.expired():
                 reason = EndReason.TIMEOUT
             else:
-                reason, error = EndReason.ERROR, self._failed(exc)
+                reason, (error, public) = EndReason.ERROR, self._failed(exc)
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 # Not ours: the event loop is going away with the process.
@@ -182,31 +187,32 @@ class StreamRun:
             if task is not None:
                 task.uncancel()
         except Exception as exc:
-            reason, error = EndReason.ERROR, self._failed(exc)
-        await self._finish(reason, error)
+            reason, (error, public) = EndReason.ERROR, self._failed(exc)
+        await self._finish(reason, error, public_error=public)
 
     def _append(self, event: Event) -> None:
         event_id = self.log.append(event)
         if self._mirror is not None:
             self._mirror.add((event_id, event))
 
-    # The `error` frame's text for a failure: the generic one, or a SourceError's own.
-    _public_error = PUBLIC_ENDINGS[EndReason.ERROR][1]
-
-    def _failed(self, exc: Exception) -> str:
-        if isinstance(exc, SourceError):
-            self._public_error = exc.public_message
+    def _failed(self, exc: Exception) -> tuple[str, str | None]:
+        """Log a failure; return its internal detail and, for a SourceError, its public text."""
         error = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
         logger.error("Stream %s failed: %s", self.session_id, error, exc_info=exc)
-        return error
+        return error, exc.public_message if isinstance(exc, SourceError) else None
 
     async def _close_unstarted(self, reason: EndReason) -> None:
         async with contextlib.aclosing(self._events):
             pass
         await self._finish(reason, "")
 
-    async def _finish(self, reason: EndReason, error: str) -> None:
-        """Record the end, then send the guard's final frame where someone listens."""
+    async def _finish(
+        self, reason: EndReason, error: str, *, public_error: str | None = None
+    ) -> None:
+        """Record the end, then send the guard's final frame where someone listens.
+
+        `public_error` replaces the generic text of a failure's `error` frame.
+        """
         if self.outcome is not None or self.log.closed:
             return
         live_runs().retire(self)
@@ -215,8 +221,8 @@ class StreamRun:
         if self._listener is not None and self._listener is not asyncio.current_task():
             self._listener.cancel()
         ending = PUBLIC_ENDINGS.get(reason)
-        if reason is EndReason.ERROR:
-            ending = ("error", self._public_error)
+        if ending is not None and public_error:
+            ending = (ending[0], public_error)
         last_id = self.log.last_id + (1 if ending else 0)
         delivered = self.delivered if reason is EndReason.CLIENT_DISCONNECT else last_id
         try:
