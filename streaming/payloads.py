@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
@@ -12,6 +13,11 @@ from pydantic import BaseModel, ValidationError
 from streaming.conf import conf
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+# PostgreSQL cannot store U+0000 in text or jsonb, so a request whose fields carry one is
+# refused (on every database alike) rather than failing when its session is recorded.
+NUL_FREE_TEXT = "^[^\\u0000]*$"  # the rule as a JSON Schema pattern, for the OpenAPI document
+NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
 
 
 class ApiError(Exception):
@@ -44,6 +50,8 @@ def read_json_object(request: HttpRequest) -> dict[str, Any]:
         payload = json.loads(body or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "Request body is not valid JSON: nested too deeply.") from None
     if not isinstance(payload, dict):
         raise ApiError(
             422,
@@ -55,10 +63,37 @@ def read_json_object(request: HttpRequest) -> dict[str, Any]:
 def validate(schema: type[SchemaT], payload: dict[str, Any]) -> SchemaT:
     """Return `payload` validated by `schema`, or raise 422 with pydantic's errors."""
     try:
-        return schema.model_validate(payload)
+        model = schema.model_validate(payload)
     except ValidationError as exc:
         errors = [
             {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         raise ApiError(422, errors) from None
+    if nul := _nul_locations(model):
+        raise ApiError(
+            422, [{"type": "string_nul", "loc": ["body", *loc], "msg": NUL_MESSAGE} for loc in nul]
+        )
+    return model
+
+
+def _nul_locations(model: BaseModel) -> list[list[Any]]:
+    """Return where the model's fields (strings, dict keys) hold U+0000, breadth first."""
+    found: list[list[Any]] = []
+    # Iterative: `mcp_settings` may nest as deep as the JSON parser allows.
+    queue: deque[tuple[list[Any], Any]] = deque([([], model)])
+    while queue:
+        loc, value = queue.popleft()
+        if isinstance(value, BaseModel):
+            queue.extend(([*loc, name], getattr(value, name)) for name in type(value).model_fields)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                found.append(loc)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in str(key):
+                    found.append([*loc, key])
+                queue.append(([*loc, key], item))
+        elif isinstance(value, list):
+            queue.extend(([*loc, index], item) for index, item in enumerate(value))
+    return found

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
-from streaming import pages, views
+from streaming import openapi, pages, views
 
 app_name = "streaming"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/chat/stream", views.ChatStreamView.as_view(), name="chat-stream"),
     path("api/prose/generate", views.ProseStreamView.as_view(), name="prose-generate"),
     path("api/config", views.ConfigView.as_view(), name="config"),
+    path("api/openapi.json", openapi.OpenAPIView.as_view(), name="openapi"),
     path("api/sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
     path(
         "api/sessions/<uuid:session_id>/stream",
@@ -25,4 +26,5 @@ urlpatterns = [
         name="session-cancel",
     ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
+    re_path(r"^api/", views.ApiNotFoundView.as_view(), name="api-not-found"),
 ]

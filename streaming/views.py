@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -59,6 +58,39 @@ async def _sse_body(stream: Followable, after: int) -> AsyncGenerator[bytes, Non
                 yield sse.encode_events(output)
 
 
+class ApiView(View):
+    """A JSON endpoint: every refusal, a method it does not serve included, is `{"detail"}`."""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        """Return the view, exempt from CSRF checks (the API takes tokens, never cookies).
+
+        Django's check would answer an unsafe method with an HTML 403 before the view can.
+        """
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Answer 405 as FastAPI does, with the methods this endpoint serves."""
+        served = [method.upper() for method in self.http_method_names if hasattr(self, method)]
+        allow = {"Allow": ", ".join(served)}
+        response = ApiError(405, "Method Not Allowed", headers=allow).response()
+        if not self.view_is_async:
+            return response
+
+        async def answer() -> HttpResponse:
+            return response
+
+        return answer()
+
+
+class ApiNotFoundView(ApiView):
+    """Any other path under `/api/` (a malformed session id too): 404, whatever the method."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Answer 404 in the API's shape."""
+        return ApiError(404, "Not Found").response()
+
+
 def client_info(request: HttpRequest) -> ClientInfo:
     """Return the client's address and user agent."""
     return ClientInfo(
@@ -67,8 +99,7 @@ def client_info(request: HttpRequest) -> ClientInfo:
     )
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class ChatStreamView(StreamGuardMixin, View):
+class ChatStreamView(StreamGuardMixin, ApiView):
     """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
 
     http_method_names = ["post", "options"]
@@ -88,8 +119,7 @@ class ChatStreamView(StreamGuardMixin, View):
         return EventStreamResponse(run, session_id=run.session_id)
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class ProseStreamView(StreamGuardMixin, View):
+class ProseStreamView(StreamGuardMixin, ApiView):
     """`POST /api/prose/generate`: the prose writer's stream."""
 
     http_method_names = ["post", "options"]
@@ -107,7 +137,7 @@ class ProseStreamView(StreamGuardMixin, View):
         return EventStreamResponse(run, session_id=run.session_id)
 
 
-class ConfigView(View):
+class ConfigView(ApiView):
     """`GET /api/config`: the server's configuration in deer-flow's shape."""
 
     async def get(self, request: HttpRequest) -> HttpResponse:
@@ -117,7 +147,7 @@ class ConfigView(View):
         return JsonResponse({"rag": {"provider": None}, "models": models})
 
 
-class SessionStreamView(StreamGuardMixin, View):
+class SessionStreamView(StreamGuardMixin, ApiView):
     """`GET /api/sessions/<uuid>/stream`: replay after `Last-Event-ID`, then follow live."""
 
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
@@ -146,7 +176,7 @@ def _last_event_id(request: HttpRequest) -> int:
     return int(digits)
 
 
-class SessionDetailView(View):
+class SessionDetailView(ApiView):
     """`GET /api/sessions/<uuid>`: one session's record."""
 
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
@@ -179,8 +209,7 @@ def session_json(session: StreamSession) -> dict[str, Any]:
     }
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-class SessionCancelView(View):
+class SessionCancelView(ApiView):
     """`POST /api/sessions/<uuid>/cancel`: end a live stream, on whichever worker runs it."""
 
     http_method_names = ["post", "options"]
@@ -199,7 +228,7 @@ class SessionCancelView(View):
         return JsonResponse({"id": str(session_id), "status": "cancelling"}, status=202)
 
 
-class HealthView(View):
+class HealthView(ApiView):
     """`GET /healthz`: 200 when the database and the channel layer answer, else 503."""
 
     async def get(self, request: HttpRequest) -> HttpResponse:
