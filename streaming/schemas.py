@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 
 DEFAULT_THREAD_ID = "__default__"
 
@@ -82,6 +91,27 @@ class ChatRequest(Schema):
     enable_clarification: bool | None = None
     max_clarification_rounds: Annotated[int, Field(ge=0, le=20)] | None = None
     interrupt_before_tools: Annotated[list[ShortText], Field(max_length=50)] = []
+
+    # The body's fields that deer-flow does not define, set aside for a source that reads
+    # parameters of its own (the benchmark's synthetic source). Private: never stored in
+    # the session's request_params, never sent back.
+    _extra_fields: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_extra_fields(
+        cls, data: Any, handler: ModelWrapValidatorHandler[ChatRequest]
+    ) -> ChatRequest:
+        request = handler(data)
+        if isinstance(data, dict):
+            known = cls.model_fields
+            request._extra_fields = {k: v for k, v in data.items() if k not in known}
+        return request
+
+    @property
+    def extra_fields(self) -> Mapping[str, Any]:
+        """Return the body's fields that are not deer-flow's (ignored by every other source)."""
+        return self._extra_fields
 
     def resolved_thread_id(self) -> str:
         """Return the thread id, a new uuid4 for deer-flow's `__default__`."""

@@ -14,6 +14,8 @@ CHAT_SOURCES = {
     "demo": "streaming.sources.demo.DemoWorkflowSource",
     "openai": "streaming.sources.openai.OpenAIChatSource",
     "langgraph": "streaming.sources.langgraph.LangGraphChatSource",
+    # The benchmark's source (bench/): chosen only by this setting, never by a request.
+    "synthetic": "streaming.sources.synthetic.SyntheticChatSource",
 }
 PROSE_SOURCES = {
     "demo": "streaming.sources.demo_prose.DemoProseSource",
