@@ -413,7 +413,9 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "deer-flow streaming server (Django)",
             "version": API_VERSION,
-            "description": "deer-flow's chat and prose streams, and their sessions.",
+            "description": "deer-flow's chat and prose streams, and their sessions. The "
+            "schemas say what clients send; like deer-flow (FastAPI), the server also takes "
+            'what pydantic\'s lax mode converts, such as `"true"` for `true`.',
         },
         "paths": _paths(),
         "components": {
