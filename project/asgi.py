@@ -13,9 +13,11 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from streaming.routing import websocket_application  # noqa: E402
-from streaming.shutdown import install_daphne_hook  # noqa: E402
+from streaming.shutdown import install_daphne_hook, lifespan  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": websocket_application(), "lifespan": lifespan}
+)
 
-# Under daphne, SIGTERM ends live streams as `interrupted/server_shutdown`.
+# SIGTERM ends live streams as `interrupted/server_shutdown` (uvicorn: through `lifespan`).
 install_daphne_hook()

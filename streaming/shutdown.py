@@ -2,11 +2,14 @@
 
 On SIGTERM daphne stops Twisted's reactor, whose "before shutdown" trigger cancels every
 application instance at once: every stream would look like a client that left, and Django
-would leave its request tasks orphaned. So, once the reactor runs, the SIGTERM handler is
-wrapped: live runs are stopped first (each records `server_shutdown` and sends its final
-`error` frame, reason `shutdown`, to readers still connected), and only when their records
-are written (bounded by STREAM_CANCEL_GRACE_SECONDS) does daphne's own shutdown begin. A
-"before shutdown" trigger does the same for any other way the reactor stops.
+would leave its request tasks orphaned. uvicorn instead waits for every open response, so
+long streams would hold the process until its graceful-shutdown timeout, then be cancelled.
+So the server's SIGTERM handler is wrapped (daphne: once its reactor runs; uvicorn: at the
+ASGI lifespan's startup): live runs are stopped first (each records `server_shutdown` and
+sends its final `error` frame, reason `shutdown`, to readers still connected), and only when
+their records are written (bounded by STREAM_CANCEL_GRACE_SECONDS) does the server's own
+shutdown begin. daphne's "before shutdown" trigger and uvicorn's lifespan shutdown do the
+same for any other way the server stops.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -49,6 +53,25 @@ def interrupt_live_runs() -> asyncio.Future[Any]:
     return asyncio.ensure_future(asyncio.wait(stops, timeout=conf.cancel_grace_seconds))
 
 
+def wrap_sigterm(schedule: Callable[[Callable[[], None]], object]) -> None:
+    """Make SIGTERM stop the live runs first, then call the server's own handler.
+
+    `schedule` is the server's thread-safe way onto its event loop: a signal handler must
+    not touch the loop directly.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        def stop_runs_then_server() -> None:
+            interrupt_live_runs().add_done_callback(lambda _: previous(signum, frame))
+
+        schedule(stop_runs_then_server)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def install_daphne_hook() -> None:
     """Hook the shutdown into daphne's Twisted reactor, when daphne serves us."""
     if "daphne.server" not in sys.modules:
@@ -59,19 +82,19 @@ def install_daphne_hook() -> None:
     def before_shutdown() -> Any:
         return defer.Deferred.fromFuture(interrupt_live_runs())
 
-    def wrap_sigterm() -> None:
-        previous = signal.getsignal(signal.SIGTERM)  # Twisted's, installed by now
-        if not callable(previous):
-            return
-
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            def stop_runs_then_server() -> None:
-                interrupt_live_runs().add_done_callback(lambda _: previous(signum, frame))
-
-            # A signal handler must not touch the loop directly; this is the safe way in.
-            reactor.callFromThread(stop_runs_then_server)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
-    reactor.callWhenRunning(wrap_sigterm)
+    # Twisted installs its signal handlers when the reactor starts; wrap them then.
+    reactor.callWhenRunning(wrap_sigterm, reactor.callFromThread)
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Handle the ASGI lifespan protocol (uvicorn): hook the shutdown in at startup."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            wrap_sigterm(asyncio.get_running_loop().call_soon_threadsafe)
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await interrupt_live_runs()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
