@@ -24,8 +24,12 @@ from streaming.sse import encode_comment, encode_event, encode_events
 from tests.asgi import request
 from tests.sseparse import deerflow_events, parse
 
-# Any code point: NUL, controls, line separators and lone surrogates included.
-ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)
+# Any code point, and often the ones that break things: NUL (PostgreSQL cannot store it),
+# line breaks and separators, a lone surrogate (not UTF-8).
+ANY_TEXT = st.text(
+    st.characters(exclude_categories=()) | st.sampled_from("\x00\r\n\u2028\ud800"),
+    max_size=12,
+)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ANY_TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
@@ -38,7 +42,8 @@ def json_objects(model: type[ChatRequest] | type[ProseRequest]) -> st.SearchStra
     fields = st.sampled_from(sorted(model.model_fields))
     components = openapi_document()["components"]
     valid = from_schema({**components["schemas"][model.__name__], "components": components})
-    changes = st.dictionaries(fields | ANY_TEXT, JSON_VALUES, max_size=3)
+    # Text is what most fields take, so it is drawn as often as any other JSON value.
+    changes = st.dictionaries(fields | ANY_TEXT, ANY_TEXT | JSON_VALUES, max_size=3)
     return st.builds(lambda body, changed: {**body, **changed}, valid, changes)
 
 
