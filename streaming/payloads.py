@@ -18,6 +18,10 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 # refused (on every database alike) rather than failing when its session is recorded.
 NUL_FREE_TEXT = "^[^\\u0000]*$"  # the rule as a JSON Schema pattern, for the OpenAPI document
 NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
+# Free-form fields (`mcp_settings`) nest at most this deep: pydantic cannot serialise much
+# deeper values into the session's record (about 255 levels), and no real settings need it.
+MAX_DEPTH = 64
+DEPTH_MESSAGE = f"Value nests deeper than {MAX_DEPTH} levels."
 
 
 class ApiError(Exception):
@@ -70,29 +74,29 @@ def validate(schema: type[SchemaT], payload: dict[str, Any]) -> SchemaT:
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         raise ApiError(422, errors) from None
-    if nul := _nul_locations(model):
-        raise ApiError(
-            422, [{"type": "string_nul", "loc": ["body", *loc], "msg": NUL_MESSAGE} for loc in nul]
-        )
+    if errors := _unstorable(model):
+        raise ApiError(422, [{**error, "loc": ["body", *error["loc"]]} for error in errors])
     return model
 
 
-def _nul_locations(model: BaseModel) -> list[list[Any]]:
-    """Return where the model's fields (strings, dict keys) hold U+0000, breadth first."""
-    found: list[list[Any]] = []
+def _unstorable(model: BaseModel) -> list[dict[str, Any]]:
+    """Return what the session's record could not store: U+0000 in text, too deep a value."""
+    found: list[dict[str, Any]] = []
     # Iterative: `mcp_settings` may nest as deep as the JSON parser allows.
     queue: deque[tuple[list[Any], Any]] = deque([([], model)])
     while queue:
         loc, value = queue.popleft()
+        if len(loc) > MAX_DEPTH:
+            return [{"type": "too_deep", "loc": loc[:MAX_DEPTH], "msg": DEPTH_MESSAGE}]
         if isinstance(value, BaseModel):
             queue.extend(([*loc, name], getattr(value, name)) for name in type(value).model_fields)
         elif isinstance(value, str):
             if "\x00" in value:
-                found.append(loc)
+                found.append({"type": "string_nul", "loc": loc, "msg": NUL_MESSAGE})
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in str(key):
-                    found.append([*loc, key])
+                    found.append({"type": "string_nul", "loc": [*loc, key], "msg": NUL_MESSAGE})
                 queue.append(([*loc, key], item))
         elif isinstance(value, list):
             queue.extend(([*loc, index], item) for index, item in enumerate(value))

@@ -12,12 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from streaming.models import StreamSession
 from streaming.openapi import openapi_document
+from streaming.payloads import DEPTH_MESSAGE
 from streaming.schemas import ChatRequest, ProseRequest
 from streaming.sources.base import Event
 from streaming.sse import encode_comment, encode_event, encode_events
@@ -151,6 +153,22 @@ async def test_nul_in_a_kept_field_is_422_on_every_database(raw: bytes, loc: lis
             "msg": "Text must not contain the NUL character (U+0000).",
         }
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(STREAM_ENABLE_MCP=True)
+async def test_mcp_settings_nested_too_deeply_for_the_record_are_422() -> None:
+    # pydantic could not serialise them into the session's request_params: a 500.
+    def nested(depth: int) -> bytes:
+        return b'{"mcp_settings": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+
+    status, _, body, added = await post("/api/chat/stream", nested(300))
+    assert (status, added) == (422, 0)
+    assert json.loads(body)["detail"] == [
+        {"type": "too_deep", "loc": ["body", "mcp_settings", *"a" * 63], "msg": DEPTH_MESSAGE}
+    ]
+    status, _, _, added = await post("/api/chat/stream", nested(10))
+    assert (status, added) == (200, 1)
 
 
 @pytest.mark.django_db(transaction=True)
