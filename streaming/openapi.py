@@ -35,6 +35,10 @@ def _object(required: list[str], **properties: Schema) -> Schema:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def _all_required(**properties: Schema) -> Schema:
+    return _object(list(properties), **properties)
+
+
 def _enum(values: list[str]) -> Schema:
     return {"type": "string", "enum": values}
 
@@ -129,21 +133,7 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         "description": "One reason a body was refused (pydantic's error, without the input).",
     },
     "SessionRecord": {
-        **_object(
-            [
-                "id",
-                "kind",
-                "transport",
-                "thread_id",
-                "status",
-                "end_reason",
-                "started_at",
-                "ended_at",
-                "duration_seconds",
-                "events_sent",
-                "last_event_id",
-                "source",
-            ],
+        **_all_required(
             id=UUID,
             kind=_enum(Kind.values),
             transport=_enum(Transport.values),
@@ -233,7 +223,11 @@ ERRORS: dict[str, Schema] = {
     "409": _error("The session has already ended; nothing was changed."),
     "410": _error("The session's events are no longer kept."),
     "413": _error("The body is larger than the server accepts."),
-    "422": _error("The request is well-formed JSON but not valid."),
+    "422": _error(
+        "The request is well-formed JSON but not valid: see `detail`. Text must not contain "
+        "U+0000 and values must not nest deeper than 64 levels (the session's record keeps "
+        "them)."
+    ),
     "429": _error("Too many live streams from this client.", **{"Retry-After": RETRY}),
     "503": _error("The server is at its limit of live streams.", **{"Retry-After": RETRY}),
 }
@@ -299,7 +293,8 @@ def _paths() -> dict[str, Schema]:
             "ChatEvent",
             required=False,
             description="Unknown fields are ignored; an empty body counts as `{}`. A "
-            "non-empty `mcp_settings` gets 403 unless the server enables MCP.",
+            "non-empty `mcp_settings` gets 403 unless the server enables MCP "
+            "(ENABLE_MCP_SERVER_CONFIGURATION).",
         ),
         "/api/prose/generate": _stream_post(
             "proseGenerate", "ProseRequest", "Stream the prose writer's text", "ProseEvent"
