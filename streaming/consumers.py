@@ -60,7 +60,7 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
             return
         try:
             content = json.loads(text_data if text_data is not None else (bytes_data or b""))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             await self._reply_error("Message is not valid JSON.")
             return
         if not isinstance(content, dict):

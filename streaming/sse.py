@@ -78,14 +78,23 @@ def _frame(event_id: int, event: Event) -> str:
     return f"{head}data: {_encode_json(event.data)}\n\n"
 
 
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (an upstream's broken escape) has no UTF-8 form: send U+FFFD,
+        # as a decoder would show it, rather than break the stream.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def encode_event(event_id: int, event: Event) -> bytes:
     """Encode one event as a frame: `id`, `event` (when named), `data`, blank line."""
-    return _frame(event_id, event).encode()
+    return _utf8(_frame(event_id, event))
 
 
 def encode_events(events: Iterable[tuple[int, Event]]) -> bytes:
     """Encode frames that are ready together as one chunk."""
-    return "".join([_frame(event_id, event) for event_id, event in events]).encode()
+    return _utf8("".join([_frame(event_id, event) for event_id, event in events]))
 
 
 def encode_comment(text: str) -> bytes:

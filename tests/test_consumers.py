@@ -180,3 +180,13 @@ async def test_message_over_the_size_limit_is_refused() -> None:
     assert (await ws.receive_json_from(TIMEOUT))["detail"] == "No stream is running."
     await ws.disconnect()
     assert await StreamSession.objects.acount() == 0
+
+
+async def test_message_nested_too_deeply_is_refused() -> None:
+    ws = await connect()
+    await ws.send_to(text_data="[" * 100_000 + "]" * 100_000)
+    assert await ws.receive_json_from(TIMEOUT) == {
+        "type": "error",
+        "detail": "Message is not valid JSON.",
+    }
+    await ws.disconnect()

@@ -70,3 +70,9 @@ def test_json_data_is_one_line(data: dict[str, object]) -> None:
     frame = encode_event(5, Event("message_chunk", data))
     assert frame.count(b"\n") == 4  # id, event, data, blank line
     assert parse(frame)[0].json() == data
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    frame = encode_event(1, Event("", "a\ud800b"))
+    assert frame == "id: 1\ndata: a\ufffdb\n\n".encode()
+    assert parse(encode_event(2, Event("x", {"c": "\udfff"})))[0].json() == {"c": "\ufffd"}
