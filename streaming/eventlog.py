@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.sources.base import Event
 
 Numbered = tuple[int, Event]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,12 @@ class EventLog:
     """
 
     def __init__(self, *, maxlen: int) -> None:
-        self._events: deque[Numbered] = deque(maxlen=maxlen)
+        # An event is kept as its name and its data, in two deques, its id implied by its
+        # place: no object per event that the garbage collector tracks (a JSON object of
+        # strings and numbers is not tracked), so the events of hundreds of live streams add
+        # nothing to each full collection, which pauses every stream.
+        self._names: deque[str] = deque(maxlen=maxlen)
+        self._data: deque[Mapping[str, Any] | str] = deque(maxlen=maxlen)
         self._maxlen = maxlen
         self._waiters: list[asyncio.Future[bool]] = []
         self._cursors: dict[object, int] = {}
@@ -108,7 +115,8 @@ class EventLog:
     def append(self, event: Event) -> int:
         """Add `event` with the next id and wake the readers; return its id."""
         self.last_id += 1
-        self._events.append((self.last_id, event))
+        self._names.append(event.name)
+        self._data.append(event.data)
         self._wake()
         return self.last_id
 
@@ -120,7 +128,7 @@ class EventLog:
 
     def check(self, after: int) -> None:
         """Raise EventLogExpiredError if events after `after` are no longer all kept."""
-        first_kept = self._events[0][0] if self._events else self.last_id + 1
+        first_kept = self.last_id - len(self._names) + 1
         if after + 1 < first_kept:
             raise EventLogExpiredError(after, first_kept)
 
@@ -130,10 +138,12 @@ class EventLog:
         if count <= 0:
             return []
         self.check(event_id)
-        if count >= len(self._events):
-            return list(self._events)
-        # Readers mostly ask for the last few: index from the right end of the deque.
-        return [self._events[i] for i in range(-count, 0)]
+        if count == len(self._names):
+            names, data = list(self._names), list(self._data)
+        else:  # Readers mostly ask for the last few: take them from the right end.
+            names, data = _last(self._names, count), _last(self._data, count)
+        ids = range(event_id + 1, self.last_id + 1)
+        return [(i, Event(name, value)) for i, name, value in zip(ids, names, data, strict=True)]
 
     async def wait(self, event_id: int) -> None:
         """Wait until an event above `event_id` is added or the log closes."""
@@ -221,6 +231,12 @@ class EventLog:
     def _discard(self, waiter: asyncio.Future[bool]) -> None:
         with contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
+
+
+def _last(items: deque[T], count: int) -> list[T]:
+    last = list(islice(reversed(items), count))
+    last.reverse()
+    return last
 
 
 class _Heartbeat:
