@@ -20,7 +20,6 @@ from streaming.guard import ClientInfo, StreamGuardMixin, StreamRun
 from streaming.models import EndReason, Transport
 from streaming.payloads import ApiError, validate
 from streaming.schemas import ChatRequest, ProseRequest
-from streaming.views import MCP_DISABLED
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +116,6 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
         try:
             if kind == "chat.start":
                 chat = validate(ChatRequest, request)
-                if chat.mcp_settings and not conf.enable_mcp:
-                    raise ApiError(403, MCP_DISABLED)
                 run = await self.open_chat_stream(
                     chat, transport=Transport.WEBSOCKET, client=client
                 )

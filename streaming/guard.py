@@ -23,6 +23,11 @@ from streaming.sources.base import Event
 
 __all__ = ["ClientInfo", "StreamGuardMixin", "StreamRun"]
 
+MCP_DISABLED = (
+    "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
+    "to enable MCP features."
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
@@ -38,7 +43,9 @@ class StreamGuardMixin:
     async def open_chat_stream(
         self, request: ChatRequest, *, transport: Transport, client: ClientInfo
     ) -> StreamRun:
-        """Record a new chat stream and return its started run."""
+        """Record a new chat stream and return its started run (403 for MCP when disabled)."""
+        if request.mcp_settings and not conf.enable_mcp:
+            raise ApiError(403, MCP_DISABLED)
         thread_id = request.resolved_thread_id()
         source = chat_source(conf.chat_source)
         return await _open(

@@ -29,11 +29,6 @@ from streaming.sources import chat_source
 
 logger = logging.getLogger(__name__)
 
-MCP_DISABLED = (
-    "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
-    "to enable MCP features."
-)
-
 
 class EventStreamResponse(StreamingHttpResponse):
     """Stream a run's (or a kept log's) frames as Server-Sent Events."""
@@ -109,8 +104,6 @@ class ChatStreamView(StreamGuardMixin, ApiView):
         try:
             require_token(request.headers)
             chat = validate(ChatRequest, read_json_object(request))
-            if chat.mcp_settings and not conf.enable_mcp:
-                raise ApiError(403, MCP_DISABLED)
             run = await self.open_chat_stream(
                 chat, transport=Transport.SSE, client=client_info(request)
             )

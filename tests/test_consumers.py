@@ -190,3 +190,14 @@ async def test_message_nested_too_deeply_is_refused() -> None:
         "detail": "Message is not valid JSON.",
     }
     await ws.disconnect()
+
+
+async def test_mcp_settings_refused_as_over_http() -> None:
+    ws = await connect()
+    await ws.send_json_to({"type": "chat.start", "request": {"mcp_settings": {"servers": {}}}})
+    answer = await ws.receive_json_from(TIMEOUT)
+    await ws.disconnect()
+
+    assert answer["type"] == "error"
+    assert answer["detail"].startswith("MCP server configuration is disabled.")
+    assert await StreamSession.objects.acount() == 0
