@@ -20,6 +20,10 @@ suffix=""
 [[ "${QUICK:-0}" == 1 ]] && suffix="-quick"
 
 for server in $SERVERS; do
+  if [[ ! -x "$SUT_VENV/bin/$server" ]]; then
+    echo "== skipping $server: not installed in $SUT_VENV (pip install 'uvicorn[standard]==0.54.0')" >&2
+    continue
+  fi
   name="project-$server"
   out="$BENCH/results/$server-$(date +%Y%m%d-%H%M%S)$suffix"
   echo "== $name: results in ${out#"$PROJECT"/}.{jsonl,md}" >&2
