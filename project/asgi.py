@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,3 +22,9 @@ application = ProtocolTypeRouter(
 
 # SIGTERM ends live streams as `interrupted/server_shutdown` (uvicorn: through `lifespan`).
 install_daphne_hook()
+
+# Everything loaded so far lives as long as the process: keep it out of the collector's
+# full passes, which otherwise pause every live stream (measured: 80-110 ms at 200 streams,
+# 27 ms frozen; bench/README.md).
+gc.collect()
+gc.freeze()

@@ -78,10 +78,10 @@ def daphne(env: dict[str, str], log: Path) -> Iterator[LiveServer]:
                 sys.executable,
                 "-m",
                 "daphne",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
+                # As in production: a listen backlog for bursts of connections (daphne's
+                # default of 50 refuses part of a burst of a few hundred).
+                "--endpoint",
+                f"tcp:port={port}:interface=127.0.0.1:backlog=1024",
                 "project.asgi:application",
             ],
             cwd=ROOT,

@@ -48,6 +48,7 @@ def workers(
         REDIS_URL=redis_url,
         STREAM_DEMO_DELAY_MS="5",
         STREAM_ON_DISCONNECT="continue",
+        STREAM_MAX_STREAMS_PER_CLIENT="1000",  # every test stream comes from 127.0.0.1
         DATABASE_POOL_MAX_SIZE="8",
     )
     migrate(env)
