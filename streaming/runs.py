@@ -25,6 +25,8 @@ from streaming.sources.base import Event, SourceError
 
 logger = logging.getLogger(__name__)
 
+LISTEN_RETRY_SECONDS = 0.5
+
 # The final frame a stream sends for each way of ending that still has a listener.
 PUBLIC_ENDINGS: dict[EndReason, tuple[str, str]] = {
     EndReason.TIMEOUT: ("timeout", "The stream took longer than the server allows."),
@@ -156,7 +158,15 @@ class StreamRun:
 
     async def _listen(self) -> None:
         assert self._subscription is not None
-        await self._subscription.wait()
+        while True:
+            try:
+                await self._subscription.wait()
+                break
+            except Exception as exc:
+                # A passing channel-layer fault (Redis timing out under load) must not
+                # leave the stream deaf to cancels: listen again after a short pause.
+                logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
         logger.info("Stream %s: cancel requested", self.session_id)
         self.request_stop(EndReason.USER_CANCEL)
 

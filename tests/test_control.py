@@ -7,6 +7,7 @@ import json
 import pytest
 from django.test import override_settings
 
+from streaming import control
 from streaming.models import EndReason, Status, StreamSession
 from tests.asgi import post_json, request
 from tests.conftest import use_source
@@ -85,3 +86,30 @@ async def test_sessions_api_needs_the_token_when_one_is_set(probe: Probe) -> Non
         allowed = await request(method, path, headers=auth)
         assert allowed.status in (200, 409), path
         await allowed.read_all()
+
+
+@use_source("IdleSource")
+async def test_a_failing_cancel_channel_is_listened_to_again(
+    probe: Probe, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = iter([TimeoutError("redis timed out")])
+    real_wait = control.CancelSubscription.wait
+
+    async def flaky_wait(self: control.CancelSubscription) -> None:
+        for failure in failures:
+            raise failure
+        await real_wait(self)
+
+    monkeypatch.setattr(control.CancelSubscription, "wait", flaky_wait)
+    monkeypatch.setattr("streaming.runs.LISTEN_RETRY_SECONDS", 0)
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_until(b"id: 1\n")
+
+    cancel = await request(
+        "POST", f"/api/sessions/{exchange.headers['x-stream-session-id']}/cancel"
+    )
+    await cancel.read_all()
+    frames = parse(await exchange.read_all())
+
+    assert frames[-1].json()["reason"] == "cancelled"
+    assert "cancel channel failed (redis timed out)" in caplog.text
