@@ -6,6 +6,7 @@ finds the log to resume a session from. What a run does until it ends is in `run
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from streaming.sources import chat_source, prose_source
 from streaming.sources.base import Event
 
 __all__ = ["ClientInfo", "StreamGuardMixin", "StreamRun"]
+
+logger = logging.getLogger(__name__)
 
 MCP_DISABLED = (
     "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
@@ -121,7 +124,8 @@ async def _open(
     transport: Transport,
     client: ClientInfo,
 ) -> StreamRun:
-    """Admit the stream, record it, and start its run."""
+    """Admit the stream, record it, and start its run (503 if the database or the channel
+    layer fails meanwhile: the request gets an answer, never a bare 500)."""
     _admit(client)
     registry = live_runs()
     registry.opening += 1
@@ -150,6 +154,13 @@ async def _open(
             await run.stop(EndReason.ERROR)
             raise
         return run
+    except Exception as exc:
+        logger.error("Could not open a %s stream: %s", kind, exc, exc_info=exc)
+        raise ApiError(
+            503,
+            "The server cannot open streams right now.",
+            headers={"Retry-After": str(conf.retry_after_seconds)},
+        ) from exc
     finally:
         registry.opening -= 1
         registry.per_client[client.address] -= 1

@@ -295,3 +295,19 @@ async def test_worker_at_its_limit_is_503(probe: Probe) -> None:
     }
     probe.gate.set()
     await live.read_all()
+
+
+async def test_database_failure_at_open_is_a_json_503(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(**_: object) -> None:
+        raise OSError("database went away")
+
+    monkeypatch.setattr("streaming.records.open_session", broken)
+    exchange = await post_json("/api/chat/stream", {})
+    body = json.loads(await exchange.read_all())
+
+    assert exchange.status == 503
+    assert exchange.headers["retry-after"] == "5"
+    assert body == {"detail": "The server cannot open streams right now."}
+    assert "database went away" in caplog.text
