@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
+from project.asgi import application
 from streaming.models import EndReason, Status, StreamSession
 from tests.asgi import HttpExchange, post_json, request
 from tests.fake_openai import FakeOpenAI, Reply, answer, chunk, endless, error, silent, stream
@@ -303,3 +305,29 @@ async def test_retries_happen_only_before_the_stream_begins() -> None:
         events = deerflow_events(await exchange.read_all())
     assert events[-1][1]["error"] == "The model server broke off the stream."
     assert len(fake.connections) == 1
+
+
+async def test_chat_over_the_websocket_and_closing_it_closes_the_upstream() -> None:
+    async with upstream(stream(answer("Tea ", "is old.")), endless(interval=0.01)) as fake:
+        ws = WebsocketCommunicator(application, "/ws/stream/")
+        assert (await ws.connect(10))[0]
+        await ws.send_json_to({"type": "chat.start", "request": {"messages": [QUESTION]}})
+        messages = [await ws.receive_json_from(10)]
+        while messages[-1]["type"] != "end":
+            messages.append(await ws.receive_json_from(10))
+        await ws.send_json_to({"type": "chat.start", "request": {"messages": [QUESTION]}})
+        await ws.receive_json_from(10)  # the second stream's session
+        await ws.receive_json_from(10)  # its first event: the endless upstream is streaming
+        await ws.disconnect()
+        second = fake.connections[1]
+        await asyncio.wait_for(second.closed.wait(), 1)
+
+    events = [m for m in messages if m["type"] == "event"]
+    assert [m["data"].get("content") for m in events] == ["Tea ", "is old.", None]
+    assert events[-1]["data"]["finish_reason"] == "stop"
+    assert messages[-1] == {"type": "end", "status": "completed", "reason": ""}
+    rows = [s async for s in StreamSession.objects.order_by("started_at")]
+    assert [(r.transport, r.status, r.end_reason) for r in rows] == [
+        ("websocket", "completed", ""),
+        ("websocket", "cancelled", "client_disconnect"),
+    ]
