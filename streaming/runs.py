@@ -73,11 +73,6 @@ class StreamRun:
         """How the run ended, once it has."""
         return self.log.outcome
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The task driving the source, once started."""
-        return self._task
-
     async def start(self) -> None:
         """Join the control plane, then start driving the source (once).
 
