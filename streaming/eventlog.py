@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any, Protocol, TypeVar
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.sources.base import Event
+
+logger = logging.getLogger(__name__)
 
 Numbered = tuple[int, Event]
 T = TypeVar("T")
@@ -191,7 +194,13 @@ class EventLog:
                 if cursor < self.last_id:
                     if loop.time() - sent < BACK_TO_BACK_SECONDS:
                         await self._gather(cursor)
-                    batch = self.after(cursor)
+                    try:
+                        batch = self.after(cursor)
+                    except EventLogExpiredError as exc:
+                        # Dropped before this reader held its place (it attached late): end
+                        # its output; resuming from `cursor` answers 410 with this detail.
+                        logger.warning("A reader fell behind the kept events: %s", exc)
+                        return
                     yield batch
                     cursor = batch[-1][0]
                     self.hold(reader, cursor)
