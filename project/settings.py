@@ -177,6 +177,12 @@ STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default="")
 STREAM_LOG_MAX_EVENTS = env.int(
     "STREAM_LOG_MAX_EVENTS", default=streaming_defaults.DEFAULT_LOG_MAX_EVENTS
 )
+STREAM_LOG_MAX_BYTES = env.int(
+    "STREAM_LOG_MAX_BYTES", default=streaming_defaults.DEFAULT_LOG_MAX_BYTES
+)
+STREAM_SEND_TIMEOUT_SECONDS = env.float(
+    "STREAM_SEND_TIMEOUT_SECONDS", default=streaming_defaults.DEFAULT_SEND_TIMEOUT_SECONDS
+)
 STREAM_LOG_TTL_SECONDS = env.float(
     "STREAM_LOG_TTL_SECONDS", default=streaming_defaults.DEFAULT_LOG_TTL_SECONDS
 )

@@ -22,6 +22,7 @@ BAR_GAP = 6
 REASON_COLOURS: dict[EndReason, str] = {
     EndReason.USER_CANCEL: "#d97706",
     EndReason.CLIENT_DISCONNECT: "#64748b",
+    EndReason.SLOW_CLIENT: "#be185d",
     EndReason.TIMEOUT: "#dc2626",
     EndReason.SERVER_SHUTDOWN: "#7c3aed",
     EndReason.WORKER_LOST: "#0e7490",

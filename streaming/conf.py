@@ -13,6 +13,8 @@ DEFAULT_SOURCE = "demo"
 DEFAULT_DEMO_DELAY_MS = 30
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_LOG_MAX_EVENTS = 10_000
+DEFAULT_LOG_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_SEND_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_STREAMS = 1000
 DEFAULT_MAX_STREAMS_PER_CLIENT = 20
 DEFAULT_RETRY_AFTER_SECONDS = 5
@@ -97,6 +99,17 @@ class StreamingSettings:
     def log_max_events(self) -> int:
         """Events of one stream kept for readers and resumes (the oldest are dropped)."""
         return int(getattr(settings, "STREAM_LOG_MAX_EVENTS", DEFAULT_LOG_MAX_EVENTS))
+
+    @property
+    def send_timeout_seconds(self) -> float:
+        """Longest a client may leave sent bytes unread before its connection is dropped."""
+        return float(getattr(settings, "STREAM_SEND_TIMEOUT_SECONDS", DEFAULT_SEND_TIMEOUT_SECONDS))
+
+    @property
+    def log_max_bytes(self) -> int:
+        """Encoded size of the events one stream keeps (a client that stops reading holds
+        at most this much; the oldest read events are dropped beyond it)."""
+        return int(getattr(settings, "STREAM_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES))
 
     @property
     def log_ttl_seconds(self) -> float:

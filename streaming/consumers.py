@@ -16,6 +16,7 @@ from streaming.access import token_is_valid
 from streaming.conf import conf
 from streaming.control import request_cancel
 from streaming.eventlog import Comment, Followable
+from streaming.frames import encode_json, json_data, utf8_safe
 from streaming.guard import ClientInfo, StreamGuardMixin, StreamRun
 from streaming.models import EndReason, Transport
 from streaming.payloads import ApiError, validate
@@ -140,11 +141,13 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
             async for output in frames:
                 if isinstance(output, Comment) or not self.connected:
                     continue
-                for event_id, event in output:
-                    data = {"text": event.data} if isinstance(event.data, str) else event.data
-                    await self.send_json(
-                        {"type": "event", "id": event_id, "event": event.name, "data": data}
+                for frame in output:
+                    # The data is already JSON (encoded once, in the log): splice it in.
+                    message = (
+                        f'{{"type":"event","id":{frame.id},'
+                        f'"event":{encode_json(frame.name)},"data":{json_data(frame)}}}'
                     )
+                    await self.send(text_data=utf8_safe(message))
         if self.connected:
             outcome = stream.outcome or EndReason.NONE
             await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})

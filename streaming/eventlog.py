@@ -6,18 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from streaming.conf import conf
+from streaming.frames import Frame, event_text, frame_size
 from streaming.models import EndReason
 from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
-Numbered = tuple[int, Event]
 T = TypeVar("T")
 
 
@@ -32,7 +32,7 @@ OPENED = Comment("stream open")
 PING = Comment("ping")
 
 # What a reader yields to a transport: a comment, or events that are ready together.
-Output = Comment | list[Numbered]
+Output = Comment | list[Frame]
 
 # A reader whose next event comes this soon after its last batch went out is reading a
 # stream that produces faster than one event per loop pass. It lets the events produced in
@@ -69,20 +69,26 @@ class Followable(Protocol):
 class EventLog:
     """Number events from 1 and let readers follow them from any id still kept.
 
-    The log keeps the last `maxlen` events. Readers that follow it hold their place: while
-    the slowest is `maxlen` events behind, `full()` is true and the producer waits in
-    `room()`, so an attached reader never loses an event. With no reader attached the
-    oldest events are dropped (a later resume from them gets EventLogExpiredError).
+    The log keeps the last `max_events` events, and no more of them than `max_bytes` of
+    encoded data (the newest event always). Readers that follow it hold their place: while
+    the slowest is `max_events` events or `max_bytes` behind, `full()` is true and the
+    producer waits in `room()`, so an attached reader never loses an event, and a stream
+    whose client stops reading holds at most that much. With no reader attached the oldest
+    events are dropped (a later resume from them gets EventLogExpiredError).
     """
 
-    def __init__(self, *, maxlen: int) -> None:
-        # An event is kept as its name and its data, in two deques, its id implied by its
-        # place: no object per event that the garbage collector tracks (a JSON object of
-        # strings and numbers is not tracked), so the events of hundreds of live streams add
-        # nothing to each full collection, which pauses every stream.
-        self._names: deque[str] = deque(maxlen=maxlen)
-        self._data: deque[Mapping[str, Any] | str] = deque(maxlen=maxlen)
-        self._maxlen = maxlen
+    def __init__(self, *, max_events: int, max_bytes: int) -> None:
+        # An event is kept as its name, its encoded data, whether that is JSON, and where it
+        # ends in the log's byte count, in deques, its id implied by its place: no object
+        # per event that the garbage collector tracks, so the events of hundreds of live
+        # streams add nothing to each full collection, which pauses every stream.
+        self._names: deque[str] = deque()
+        self._texts: deque[str] = deque()
+        self._is_json: deque[bool] = deque()
+        self._ends: deque[int] = deque()  # byte count at the end of each kept event
+        self._dropped = 0  # byte count at the end of the last dropped event
+        self._max_events = max_events
+        self._max_bytes = max_bytes
         self._waiters: list[asyncio.Future[bool]] = []
         self._cursors: dict[object, int] = {}
         self._room: asyncio.Future[None] | None = None
@@ -100,13 +106,26 @@ class EventLog:
         self._cursors.pop(reader, None)
         self._wake_room()
 
+    @property
+    def kept_bytes(self) -> int:
+        """The encoded size of the events kept."""
+        return (self._ends[-1] if self._ends else self._dropped) - self._dropped
+
     def full(self) -> bool:
         """Return whether the slowest reader is as far behind as the log keeps."""
-        # Asked after every event: cursors are never negative, so the first `maxlen`
-        # events cannot fill the log, whatever the readers.
-        if self.last_id < self._maxlen or not self._cursors:
+        if not self._cursors:
             return False
-        return self.last_id - min(self._cursors.values()) >= self._maxlen
+        slowest = min(self._cursors.values())
+        if self.last_id - slowest >= self._max_events:
+            return True
+        return self._unread_bytes(slowest) >= self._max_bytes
+
+    def _unread_bytes(self, cursor: int) -> int:
+        if cursor >= self.last_id:
+            return 0
+        first = self.last_id - len(self._ends) + 1
+        read_end = self._ends[cursor - first] if cursor >= first else self._dropped
+        return self._ends[-1] - read_end
 
     async def room(self) -> None:
         """Wait until the slowest reader has caught up enough for another event."""
@@ -115,13 +134,33 @@ class EventLog:
                 self._room = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._room)
 
-    def append(self, event: Event) -> int:
-        """Add `event` with the next id and wake the readers; return its id."""
+    def append(self, event: Event) -> Frame:
+        """Add `event` with the next id and wake the readers; return it as a frame."""
+        text, is_json = event_text(event)
         self.last_id += 1
         self._names.append(event.name)
-        self._data.append(event.data)
+        self._texts.append(text)
+        self._is_json.append(is_json)
+        end = self._ends[-1] if self._ends else self._dropped
+        self._ends.append(end + frame_size(event.name, text))
+        self._drop_oldest()
         self._wake()
-        return self.last_id
+        return Frame(self.last_id, event.name, text, is_json)
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest events beyond the bounds, never one a reader has yet to read."""
+        held = min(self._cursors.values(), default=self.last_id)
+        first = self.last_id - len(self._names) + 1
+        while (
+            len(self._names) > 1
+            and first <= held
+            and (len(self._names) > self._max_events or self.kept_bytes > self._max_bytes)
+        ):
+            self._names.popleft()
+            self._texts.popleft()
+            self._is_json.popleft()
+            self._dropped = self._ends.popleft()
+            first += 1
 
     def close(self, outcome: EndReason) -> None:
         """Mark the log complete: no event follows."""
@@ -135,18 +174,19 @@ class EventLog:
         if after + 1 < first_kept:
             raise EventLogExpiredError(after, first_kept)
 
-    def after(self, event_id: int) -> list[Numbered]:
+    def after(self, event_id: int) -> list[Frame]:
         """Return the events with ids above `event_id`."""
         count = self.last_id - event_id
         if count <= 0:
             return []
         self.check(event_id)
         if count == len(self._names):
-            names, data = list(self._names), list(self._data)
+            names, texts, is_json = list(self._names), list(self._texts), list(self._is_json)
         else:  # Readers mostly ask for the last few: take them from the right end.
-            names, data = _last(self._names, count), _last(self._data, count)
+            names = _last(self._names, count)
+            texts, is_json = _last(self._texts, count), _last(self._is_json, count)
         ids = range(event_id + 1, self.last_id + 1)
-        return [(i, Event(name, value)) for i, name, value in zip(ids, names, data, strict=True)]
+        return list(map(Frame, ids, names, texts, is_json))
 
     async def wait(self, event_id: int) -> None:
         """Wait until an event above `event_id` is added or the log closes."""
@@ -202,7 +242,7 @@ class EventLog:
                         logger.warning("A reader fell behind the kept events: %s", exc)
                         return
                     yield batch
-                    cursor = batch[-1][0]
+                    cursor = batch[-1].id
                     self.hold(reader, cursor)
                     sent = heartbeat.quiet_since = loop.time()
                     continue

@@ -38,6 +38,7 @@ class EndReason(models.TextChoices):
 
     NONE = "", "none"
     CLIENT_DISCONNECT = "client_disconnect", "client disconnected"
+    SLOW_CLIENT = "slow_client", "client stopped reading"
     USER_CANCEL = "user_cancel", "cancelled by a user"
     TIMEOUT = "timeout", "deadline passed"
     ERROR = "error", "the source failed"
@@ -53,6 +54,7 @@ class EndReason(models.TextChoices):
 END_STATUS = {
     EndReason.NONE: Status.COMPLETED,
     EndReason.CLIENT_DISCONNECT: Status.CANCELLED,
+    EndReason.SLOW_CLIENT: Status.CANCELLED,
     EndReason.USER_CANCEL: Status.CANCELLED,
     EndReason.TIMEOUT: Status.TIMED_OUT,
     EndReason.ERROR: Status.FAILED,

@@ -8,19 +8,18 @@ STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import cast
 from weakref import WeakKeyDictionary
 
 import redis.asyncio as redis
 
 from streaming.conf import conf
-from streaming.eventlog import OPENED, PING, EventLogExpiredError, Numbered, Output
+from streaming.eventlog import OPENED, PING, EventLogExpiredError, Output
+from streaming.frames import Frame
 from streaming.models import EndReason
-from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +46,15 @@ def key(session_id: uuid.UUID) -> str:
     return f"streaming:log:{session_id.hex}"
 
 
-def _encode(event: Event) -> dict[str, str]:
-    if isinstance(event.data, str):
-        return {"name": event.name, "text": event.data}
-    return {"name": event.name, "json": json.dumps(event.data, ensure_ascii=False)}
+def _encode(frame: Frame) -> dict[str, str]:
+    return {"name": frame.name, "json" if frame.is_json else "text": frame.text}
 
 
-def _decode(fields: dict[bytes, bytes]) -> Event:
+def _decode(event_id: int, fields: dict[bytes, bytes]) -> Frame:
     name = fields[b"name"].decode()
     if b"text" in fields:
-        return Event(name, fields[b"text"].decode())
-    data: dict[str, Any] = json.loads(fields[b"json"])
-    return Event(name, data)
+        return Frame(event_id, name, fields[b"text"].decode(), False)
+    return Frame(event_id, name, fields[b"json"].decode(), True)
 
 
 class RedisLogWriter:
@@ -67,14 +63,14 @@ class RedisLogWriter:
     def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
         self._redis = redis_client
         self._key = key(session_id)
-        self._pending: list[Numbered] = []
+        self._pending: list[Frame] = []
         self._outcome: EndReason | None = None
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._flush(), name=f"redis-log-{session_id}")
 
-    def add(self, numbered: Numbered) -> None:
+    def add(self, frame: Frame) -> None:
         """Queue one event for the next write."""
-        self._pending.append(numbered)
+        self._pending.append(frame)
         self._wake.set()
 
     async def close(self, outcome: EndReason) -> None:
@@ -99,13 +95,13 @@ class RedisLogWriter:
             if ending is not None:
                 return
 
-    async def _write(self, batch: list[Numbered], ending: EndReason | None) -> None:
+    async def _write(self, batch: list[Frame], ending: EndReason | None) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for event_id, event in batch:
+        for frame in batch:
             pipe.xadd(
                 self._key,
-                _encode(event),  # type: ignore[arg-type]
-                id=f"0-{event_id}",
+                _encode(frame),  # type: ignore[arg-type]
+                id=f"0-{frame.id}",
                 maxlen=conf.log_max_events,
                 approximate=True,
             )
@@ -146,13 +142,13 @@ class RedisLogReader:
                 yield PING
                 continue
             entries = cast(Entries, answer[0][1])  # type: ignore[index]
-            batch: list[Numbered] = []
+            batch: list[Frame] = []
             for entry_id, fields in entries:
                 if entry_id == END_ID:
                     self.outcome = EndReason(fields[b"reason"].decode())
                     if batch:
                         yield batch
                     return
-                batch.append((int(entry_id.split(b"-")[1]), _decode(fields)))
+                batch.append(_decode(int(entry_id.split(b"-")[1]), fields))
                 cursor = entry_id
             yield batch

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from streaming import control, records, redislog, shutdown
+from streaming import connection, control, records, redislog, shutdown
 from streaming.conf import conf
 from streaming.eventlog import Comment, EventLog, Output
 from streaming.liveness import live_runs
@@ -52,7 +52,7 @@ class StreamRun:
         self.client_address = client_address
         self.kind = kind
         self.thread_id = thread_id
-        self.log = EventLog(maxlen=conf.log_max_events)
+        self.log = EventLog(max_events=conf.log_max_events, max_bytes=conf.log_max_bytes)
         self.delivered = 0
         self._events = events
         self._readers = 0
@@ -126,8 +126,9 @@ class StreamRun:
         """Yield what a transport sends (see EventLog.follow), counting this reader.
 
         When the transport is cancelled or closed: with STREAM_ON_DISCONNECT=cancel the
-        last reader to go away stops the run (recorded as a client disconnect, or as a
-        shutdown while the server stops); then the cancel is re-raised.
+        last reader to go away stops the run (recorded as a client disconnect, a client
+        dropped for not reading, or a shutdown while the server stops); then the cancel is
+        re-raised.
         """
         self._readers += 1
         if self._unread is not None:
@@ -139,14 +140,11 @@ class StreamRun:
                 async for output in outputs:
                     yield output
                     if not isinstance(output, Comment):
-                        self.delivered = max(self.delivered, output[-1][0])
+                        self.delivered = max(self.delivered, output[-1].id)
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and conf.on_disconnect == "cancel":
-                shutting_down = shutdown.in_progress()
-                await self.stop(
-                    EndReason.SERVER_SHUTDOWN if shutting_down else EndReason.CLIENT_DISCONNECT
-                )
+                await self.stop(_reader_gone())
             raise
         else:
             self._readers -= 1
@@ -196,9 +194,9 @@ class StreamRun:
         await self._finish(reason, error, public_error=public)
 
     def _append(self, event: Event) -> None:
-        event_id = self.log.append(event)
+        frame = self.log.append(event)
         if self._mirror is not None:
-            self._mirror.add((event_id, event))
+            self._mirror.add(frame)
 
     def _failed(self, exc: Exception) -> tuple[str, str | None]:
         """Log a failure; return its internal detail and, for a SourceError, its public text."""
@@ -229,7 +227,8 @@ class StreamRun:
         if ending is not None and public_error:
             ending = (ending[0], public_error)
         last_id = self.log.last_id + (1 if ending else 0)
-        delivered = self.delivered if reason is EndReason.CLIENT_DISCONNECT else last_id
+        gone = reason in (EndReason.CLIENT_DISCONNECT, EndReason.SLOW_CLIENT)
+        delivered = self.delivered if gone else last_id
         try:
             await records.survive_cancel(
                 records.finish_session(
@@ -267,6 +266,15 @@ class StreamRun:
                 self.session_id,
                 conf.cancel_grace_seconds,
             )
+
+
+def _reader_gone() -> EndReason:
+    """Return why the last reader of a run went away."""
+    if shutdown.in_progress():
+        return EndReason.SERVER_SHUTDOWN
+    if connection.stalled():
+        return EndReason.SLOW_CLIENT
+    return EndReason.CLIENT_DISCONNECT
 
 
 def _log_end(session_id: uuid.UUID, reason: EndReason, delivered: int) -> None:

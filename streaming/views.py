@@ -50,7 +50,7 @@ async def _sse_body(stream: Followable, after: int) -> AsyncGenerator[bytes, Non
             if isinstance(output, Comment):
                 yield sse.encode_comment(output.text)
             else:
-                yield sse.encode_events(output)
+                yield sse.encode_frames(output)
 
 
 class ApiView(View):

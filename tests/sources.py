@@ -114,3 +114,20 @@ class TextSource:
                 yield Event("", piece)
 
         return _probed(events())
+
+
+class BulkSource:
+    """A chat source that produces BULK_EVENTS chunks of BULK_CHUNK characters (100 MiB) as
+    fast as its reader takes them: what a client that stops reading is tested against."""
+
+    BULK_CHUNK = 64 * 1024
+    BULK_EVENTS = 1600
+
+    def stream(self, request: ChatRequest, *, thread_id: str) -> AsyncGenerator[Event, None]:
+        return self._events(thread_id)
+
+    async def _events(self, thread_id: str) -> AsyncGenerator[Event, None]:
+        text = "x" * self.BULK_CHUNK
+        for _ in range(self.BULK_EVENTS):
+            await asyncio.sleep(0)
+            yield chunk(thread_id, text)

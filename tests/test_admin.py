@@ -192,6 +192,7 @@ def test_cancelled_view_lists_only_sessions_that_were_stopped(admin_client: Clie
     assert threads(admin_client, CANCELLED) == {
         "user_cancel",
         "client_disconnect",
+        "slow_client",
         "timeout",
         "server_shutdown",
         "worker_lost",
@@ -224,6 +225,7 @@ def test_cancelled_view_summarises_the_last_day_and_week(admin_client: Client) -
     assert page.table("cancel-counts") == [
         ["cancelled by a user", "2", "3"],
         ["client disconnected", "1", "2"],
+        ["client stopped reading", "0", "0"],
         ["deadline passed", "0", "1"],
         ["server shut down", "0", "0"],
         ["worker lost", "0", "0"],

@@ -17,12 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from streaming.frames import to_frame
 from streaming.models import StreamSession
 from streaming.openapi import openapi_document
 from streaming.payloads import DEPTH_MESSAGE
 from streaming.schemas import ChatRequest, ProseRequest
 from streaming.sources.base import Event
-from streaming.sse import encode_comment, encode_event, encode_events
+from streaming.sse import encode_comment, encode_frames
 from tests.asgi import request
 from tests.sseparse import deerflow_events, parse
 
@@ -37,6 +38,11 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
     max_leaves=8,
 )
+
+
+def encode_event(event_id: int, event: Event) -> bytes:
+    """Encode one event as the log and the SSE encoder do."""
+    return encode_frames([to_frame(event_id, event)])
 
 
 def json_objects(model: type[ChatRequest] | type[ProseRequest]) -> st.SearchStrategy[Any]:
@@ -286,7 +292,8 @@ def test_a_stream_of_frames_and_comments_is_rebuilt_event_by_event(
     for event_id, (event, comments) in enumerate(items, start=1):
         body += encode_event(event_id, event) + b"".join(map(encode_comment, comments))
 
-    assert encode_events(numbered) == b"".join(encode_event(i, e) for i, e in numbered)
+    frames = [to_frame(i, e) for i, e in numbered]
+    assert encode_frames(frames) == b"".join(encode_event(i, e) for i, e in numbered)
     assert [(f.id, f.event, f.data) for f in parse(body)] == [
         (str(i), expected_name(e.name), expected_data(e.data)) for i, e in numbered
     ]

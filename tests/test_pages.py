@@ -68,6 +68,7 @@ def test_anonymous_visitors_get_no_admin_link(client: Client) -> None:
     assert config["endReasons"] == {
         "": "none",
         "client_disconnect": "client disconnected",
+        "slow_client": "client stopped reading",
         "user_cancel": "cancelled by a user",
         "timeout": "deadline passed",
         "error": "the source failed",

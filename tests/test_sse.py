@@ -6,9 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streaming.frames import to_frame
 from streaming.sources.base import Event
-from streaming.sse import encode_comment, encode_event, encode_events, stream_headers
+from streaming.sse import encode_comment, encode_frames, stream_headers
 from tests.sseparse import parse
+
+
+def encode_event(event_id: int, event: Event) -> bytes:
+    """Encode one event as the log and the SSE encoder do."""
+    return encode_frames([to_frame(event_id, event)])
 
 
 @pytest.mark.parametrize(
@@ -34,8 +40,8 @@ def test_encode_event(event_id: int, event: Event, expected: bytes) -> None:
 
 
 def test_encode_events_joins_frames() -> None:
-    events = [(1, Event("", "a")), (2, Event("", "b"))]
-    assert encode_events(events) == b"id: 1\ndata: a\n\nid: 2\ndata: b\n\n"
+    frames = [to_frame(1, Event("", "a")), to_frame(2, Event("", "b"))]
+    assert encode_frames(frames) == b"id: 1\ndata: a\n\nid: 2\ndata: b\n\n"
 
 
 def test_comments() -> None:

@@ -1,0 +1,212 @@
+"""Slow and stuck clients: bound how long a client may leave sent bytes unread.
+
+ASGI tells an application neither that its client stopped reading nor how to drop a
+connection. daphne writes whatever the application sends into Twisted's buffer, without
+bound; uvicorn makes `send` wait while the socket's buffer is full (backpressure), with no
+bound. `bound_sends` wraps an ASGI application so that every send of a response body or a
+WebSocket message waits while the server's buffer for that client is full (daphne too,
+through Twisted's producer API), and for at most STREAM_SEND_TIMEOUT_SECONDS: past that
+the connection is dropped, and the send raises `ClientStalledError`, a kind of
+`asyncio.CancelledError`, as a send to a client that has gone away does. Django's handler
+and the stream's reader treat it as a disconnect; the run records `slow_client` (it looks
+at `stalled()`). A stream's reader then holds at most the server's socket buffer plus its
+run's event log, which STREAM_LOG_MAX_BYTES bounds.
+
+The server's connection is found from its `send` callable: uvicorn's is a method of an
+object with an asyncio transport, daphne's a `functools.partial` of its protocol. On any
+other server sends pass through unchanged, without a bound (logged once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from streaming.conf import conf
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
+
+# The messages that carry data to the client, which a stuck client stops taking.
+DATA_MESSAGES = frozenset({"http.response.body", "websocket.send"})
+
+_current: contextvars.ContextVar[ClientConnection | None] = contextvars.ContextVar(
+    "streaming_client_connection", default=None
+)
+
+
+class ClientStalledError(asyncio.CancelledError):
+    """The client left sent bytes unread for STREAM_SEND_TIMEOUT_SECONDS; it was dropped."""
+
+
+def stalled() -> bool:
+    """Return whether the connection of the request being served was dropped as stalled."""
+    connection = _current.get()
+    return connection is not None and connection.stalled
+
+
+class ClientConnection:
+    """One client connection's sends, bounded in how long they may wait for the client."""
+
+    kind = "unbounded"
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.stalled = False
+
+    async def send(self, message: Message) -> None:
+        """Send `message`; raise ClientStalledError if the client has not taken its bytes."""
+        if self.stalled:
+            raise ClientStalledError
+        await self._send(message)
+
+    def _drop(self, abort: Callable[[], object]) -> None:
+        self.stalled = True
+        logger.info(
+            "Client left sent bytes unread for %.0f s: dropping its connection",
+            conf.send_timeout_seconds,
+        )
+        abort()
+
+
+class AsyncioConnection(ClientConnection):
+    """uvicorn: `send` itself waits while the transport's buffer is full; bound that wait."""
+
+    kind = "asyncio"
+
+    def __init__(self, send: Send, transport: Any) -> None:
+        super().__init__(send)
+        self._transport = transport
+
+    async def send(self, message: Message) -> None:
+        """Send, bounding the wait when bytes are still queued for the client."""
+        if self.stalled:
+            raise ClientStalledError
+        if message["type"] not in DATA_MESSAGES or not self._transport.get_write_buffer_size():
+            await self._send(message)
+            return
+        try:
+            async with asyncio.timeout(conf.send_timeout_seconds):
+                await self._send(message)
+        except TimeoutError:
+            self._drop(self._transport.abort)
+            raise ClientStalledError from None
+
+
+class TwistedConnection(ClientConnection):
+    """daphne: Twisted buffers every write; a push producer learns when its buffer is full.
+
+    The producer is registered with daphne's protocol (an HTTP request or a WebSocket
+    protocol both accept one): Twisted calls `pauseProducing` when the transport's buffer
+    passes its limit and `resumeProducing` when it has drained.
+    """
+
+    kind = "twisted"
+
+    def __init__(self, send: Send, protocol: Any) -> None:
+        super().__init__(send)
+        self._protocol = protocol
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._registered = False
+
+    async def send(self, message: Message) -> None:
+        """Send once Twisted's buffer for this client has room (bounded wait)."""
+        if self.stalled:
+            raise ClientStalledError
+        kind = message["type"]
+        if kind in ("http.response.start", "websocket.accept"):
+            self._register()
+        elif kind in DATA_MESSAGES and not self._writable.is_set():
+            try:
+                async with asyncio.timeout(conf.send_timeout_seconds):
+                    await self._writable.wait()
+            except TimeoutError:
+                self._unregister()
+                self._drop(self._protocol.transport.abortConnection)
+                raise ClientStalledError from None
+        if kind == "http.response.body" and not message.get("more_body", False):
+            self._unregister()  # The response ends: the channel serves the next request.
+        await self._send(message)
+
+    def close(self) -> None:
+        """Let go of the protocol once the application is done with it."""
+        self._unregister()
+
+    # Twisted's IPushProducer, called on the reactor's (the event loop's) thread.
+
+    def pauseProducing(self) -> None:
+        """Twisted's buffer for this client is full."""
+        self._writable.clear()
+
+    def resumeProducing(self) -> None:
+        """Twisted's buffer for this client has drained."""
+        self._writable.set()
+
+    def stopProducing(self) -> None:
+        """The connection is going away: nothing waits for it any more."""
+        self._writable.set()
+
+    def _register(self) -> None:
+        if self._registered:
+            return
+        try:
+            self._protocol.registerProducer(self, True)
+        except (RuntimeError, ValueError) as exc:  # Another producer holds the slot.
+            logger.debug("No backpressure for this connection: %s", exc)
+            return
+        self._registered = True
+
+    def _unregister(self) -> None:
+        if self._registered:
+            self._registered = False
+            with contextlib.suppress(Exception):  # The connection may be gone already.
+                self._protocol.unregisterProducer()
+
+
+def client_connection(send: Send) -> ClientConnection:
+    """Return the bounded connection for the server's `send` callable."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    # asyncio's transports, and uvloop's (which do not subclass asyncio's).
+    if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort"):
+        return AsyncioConnection(send, transport)
+    if isinstance(send, functools.partial) and send.args:
+        protocol = send.args[0]
+        if hasattr(protocol, "registerProducer") and hasattr(protocol, "transport"):
+            return TwistedConnection(send, protocol)
+    if not _warned:
+        _warned.append(True)
+        logger.warning(
+            "This ASGI server's connections are not recognised: sends to clients that stop "
+            "reading are not bounded (daphne and uvicorn are)."
+        )
+    return ClientConnection(send)
+
+
+_warned: list[bool] = []
+
+
+def bound_sends(app: ASGIApp) -> ASGIApp:
+    """Wrap `app` so that its sends to a client that stops reading are bounded."""
+
+    async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
+        connection = client_connection(send)
+        token = _current.set(connection)
+        try:
+            await app(scope, receive, connection.send)
+        finally:
+            _current.reset(token)
+            if isinstance(connection, TwistedConnection):
+                connection.close()
+
+    return bounded
