@@ -1,10 +1,13 @@
-"""Real servers for end-to-end tests: daphne processes on loopback ports."""
+"""Real servers for end-to-end tests: daphne or uvicorn processes on loopback ports."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +21,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
+# The ASGI servers the project runs on; end-to-end tests may be parametrised over them.
+SERVERS = ("daphne", "uvicorn")
 
 
 def free_port() -> int:
@@ -29,11 +34,12 @@ def free_port() -> int:
 
 @dataclass
 class LiveServer:
-    """A daphne process serving the project."""
+    """A server process serving the project."""
 
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    name: str = "daphne"
 
     def log_text(self) -> str:
         """Return what the server logged so far."""
@@ -68,31 +74,48 @@ def server_env(tmp: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def server_command(server: str, port: int) -> list[str]:
+    """Return the command line that runs `server` on a loopback `port`, as in production."""
+    if server == "daphne":
+        # As in production: a listen backlog for bursts of connections (daphne's default
+        # of 50 refuses part of a burst of a few hundred).
+        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=1024"
+        return [sys.executable, "-m", "daphne", "--endpoint", endpoint, "project.asgi:application"]
+    if server == "uvicorn":
+        # The lifespan protocol is what hooks the shutdown of live streams into uvicorn.
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "project.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backlog",
+            "1024",
+            "--lifespan",
+            "on",
+            "--proxy-headers",
+            "--timeout-graceful-shutdown",
+            "10",
+        ]
+    raise ValueError(f"unknown server {server!r}; one of {SERVERS}")
+
+
 @contextmanager
-def daphne(env: dict[str, str], log: Path) -> Iterator[LiveServer]:
-    """Run daphne on a free loopback port until the block ends; stop it by PID."""
+def serve(env: dict[str, str], log: Path, server: str = "daphne") -> Iterator[LiveServer]:
+    """Run `server` on a free loopback port until the block ends; stop it by PID."""
     port = free_port()
+    command = server_command(server, port)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                # As in production: a listen backlog for bursts of connections (daphne's
-                # default of 50 refuses part of a burst of a few hundred).
-                "--endpoint",
-                f"tcp:port={port}:interface=127.0.0.1:backlog=1024",
-                "project.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    live = LiveServer(f"http://127.0.0.1:{port}", process, log, server)
     try:
-        _wait_healthy(server)
-        yield server
+        _wait_healthy(live)
+        yield live
     finally:
         process.terminate()
         try:
@@ -102,18 +125,25 @@ def daphne(env: dict[str, str], log: Path) -> Iterator[LiveServer]:
             process.wait()
 
 
-def _wait_healthy(server: LiveServer) -> None:
+@contextmanager
+def daphne(env: dict[str, str], log: Path) -> Iterator[LiveServer]:
+    """Run daphne on a free loopback port until the block ends; stop it by PID."""
+    with serve(env, log, "daphne") as live:
+        yield live
+
+
+def _wait_healthy(live: LiveServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"daphne exited at start:\n{server.log_text()}")
+        if live.process.poll() is not None:
+            raise RuntimeError(f"{live.name} exited at start:\n{live.log_text()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{live.url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"daphne did not become healthy:\n{server.log_text()}")
+            raise RuntimeError(f"{live.name} did not become healthy:\n{live.log_text()}")
         time.sleep(0.05)
 
 
@@ -125,3 +155,67 @@ async def wait_for_session(client: httpx.AsyncClient, session_id: str) -> dict[s
         if record["status"] != "running" or time.monotonic() > deadline:
             return record
         await asyncio.sleep(0.02)
+
+
+def session_states(db: Path) -> list[tuple[str, str]]:
+    """Return every session row's (status, end_reason) from the SQLite database `db`."""
+    with sqlite3.connect(db) as conn:
+        rows: list[tuple[str, str]] = conn.execute(
+            "SELECT status, end_reason FROM streaming_streamsession"
+        ).fetchall()
+    return rows
+
+
+async def read_until_closed(response: httpx.Response) -> bytes:
+    """Return what the server sent on `response` until it ended or closed it."""
+    body = b""
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+    except httpx.RemoteProtocolError:
+        pass  # The server may close before the chunked body's end.
+    return body
+
+
+async def open_sse_streams(
+    client: httpx.AsyncClient, request: dict[str, Any], count: int, group: asyncio.TaskGroup
+) -> list[asyncio.Task[bytes]]:
+    """Start `count` chat streams in `group`; return once each answered, with their readers.
+
+    The group cancels the readers if the test fails before they end, leaving none behind.
+    """
+    opened = [asyncio.get_running_loop().create_future() for _ in range(count)]
+
+    async def stream(answered: asyncio.Future[None]) -> bytes:
+        async with client.stream("POST", "/api/chat/stream", json=request) as response:
+            answered.set_result(None)
+            return await read_until_closed(response)
+
+    tasks = [group.create_task(stream(answered)) for answered in opened]
+    await wait_started(tasks, opened)
+    return tasks
+
+
+async def wait_started(tasks: list[asyncio.Task[Any]], started: list[asyncio.Future[None]]) -> None:
+    """Wait until each task has set its `started` future; raise if one failed before."""
+    for task, future in zip(tasks, started, strict=True):
+        await asyncio.wait({task, future}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # A stream that failed to open fails the test here, not in a hang.
+
+
+async def terminate(
+    live: LiveServer, *, within: float, signum: signal.Signals = signal.SIGTERM
+) -> None:
+    """Send `signum`; raise `subprocess.TimeoutExpired` unless the process exits `within` s."""
+    live.process.send_signal(signum)
+    await asyncio.to_thread(live.process.wait, within)
+
+
+# A log line at level ERROR, in Django's format or uvicorn's ("ERROR:    ..."), or a traceback.
+_PROBLEM = re.compile(r"(^|\s)ERROR(:|\s)|Traceback")
+
+
+def log_problems(text: str) -> list[str]:
+    """Return the lines of a server log that report an error or a traceback."""
+    return [line for line in text.splitlines() if _PROBLEM.search(line)]

@@ -6,17 +6,26 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live import ROOT, LiveServer, daphne, migrate, server_env, wait_for_session
+from tests.live import (
+    ROOT,
+    LiveServer,
+    daphne,
+    log_problems,
+    migrate,
+    open_sse_streams,
+    server_env,
+    session_states,
+    terminate,
+    wait_for_session,
+)
 from tests.sseparse import deerflow_events, parse
 
 QUESTION = {"messages": [{"role": "user", "content": "How do tides work?"}]}
@@ -109,46 +118,24 @@ async def test_heartbeats_during_a_silent_source_keep_deerflow_parsing(
         json.loads(lines[2].partition(": ")[2])
 
 
-def rows(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT status, end_reason FROM streaming_streamsession").fetchall()
-
-
 async def test_sigterm_interrupts_every_live_stream(tmp_path: Path) -> None:
     env = server_env(tmp_path, STREAM_DEMO_DELAY_MS="50")
     migrate(env)
-    db = tmp_path / "live.sqlite3"
     with daphne(env, tmp_path / "daphne.log") as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            opened = asyncio.Semaphore(0)
-
-            async def stream() -> bytes:
-                async with client.stream("POST", "/api/chat/stream", json=CHAT) as response:
-                    opened.release()
-                    body = b""
-                    try:
-                        async for chunk in response.aiter_bytes():
-                            body += chunk
-                    except httpx.RemoteProtocolError:
-                        pass  # The server may close before the chunked body's end.
-                    return body
-
-            streams = [asyncio.create_task(stream()) for _ in range(20)]
-            for _ in streams:
-                await opened.acquire()
-            stopped_at = time.monotonic()
-            server.process.send_signal(signal.SIGTERM)
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+            asyncio.TaskGroup() as group,
+        ):
+            streams = await open_sse_streams(client, CHAT, 20, group)
+            await terminate(server, within=10)  # Railway's draining time is 15 s
             bodies = await asyncio.gather(*streams)
-            await asyncio.to_thread(server.process.wait, 15)
-            exited_after = time.monotonic() - stopped_at
 
-    assert rows(db) == [("interrupted", "server_shutdown")] * 20
+    assert session_states(tmp_path / "live.sqlite3") == [("interrupted", "server_shutdown")] * 20
     told = [deerflow_events(b)[-1][1] for b in bodies if deerflow_events(b)]
     assert told
     assert all(event.get("reason") == "shutdown" for event in told)
-    assert exited_after < 10  # Railway's draining time is 15 s
     log = server.log_text()
-    assert "Traceback" not in log
+    assert log_problems(log) == []
     assert "client disconnected" not in log
 
 
@@ -169,10 +156,10 @@ async def test_sigkill_leaves_rows_that_the_sweep_ends(tmp_path: Path) -> None:
             for response in responses:
                 await response.aclose()
 
-    assert rows(db) == [("running", "")] * 5
+    assert session_states(db) == [("running", "")] * 5
     sweep = [sys.executable, "manage.py", "sweep_sessions"]
     await asyncio.to_thread(subprocess.run, sweep, cwd=ROOT, env=env, check=True)
-    assert rows(db) == [("running", "")] * 5  # heartbeats are still fresh
+    assert session_states(db) == [("running", "")] * 5  # heartbeats are still fresh
     await asyncio.sleep(2 * 0.5)  # two heartbeat intervals without a beat: the worker is lost
     await asyncio.to_thread(subprocess.run, sweep, cwd=ROOT, env=env, check=True)
-    assert rows(db) == [("interrupted", "worker_lost")] * 5
+    assert session_states(db) == [("interrupted", "worker_lost")] * 5
