@@ -118,7 +118,7 @@ class TwistedConnection(ClientConnection):
         self._protocol = protocol
         self._writable = asyncio.Event()
         self._writable.set()
-        self._registered = False
+        self._consumer: Any = None  # what this producer is registered with
 
     async def send(self, message: Message) -> None:
         """Send once Twisted's buffer for this client has room (bounded wait)."""
@@ -158,20 +158,26 @@ class TwistedConnection(ClientConnection):
         self._writable.set()
 
     def _register(self) -> None:
-        if self._registered:
+        if self._consumer is not None:
             return
-        try:
-            self._protocol.registerProducer(self, True)
-        except (RuntimeError, ValueError) as exc:  # Another producer holds the slot.
-            logger.debug("No backpressure for this connection: %s", exc)
+        # An HTTP request takes a producer; so does a WebSocket, through its transport,
+        # whose producer slot daphne's HTTP channel still holds after the upgrade: the
+        # channel passes its pause and resume on to a producer registered with it.
+        consumers: list[Any] = [self._protocol, getattr(self._protocol.transport, "producer", None)]
+        for consumer in consumers:
+            try:
+                consumer.registerProducer(self, True)
+            except (AttributeError, RuntimeError, ValueError):
+                continue  # Not a consumer, or its producer slot is taken.
+            self._consumer = consumer
             return
-        self._registered = True
+        logger.debug("No backpressure for this connection: no free producer slot")
 
     def _unregister(self) -> None:
-        if self._registered:
-            self._registered = False
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
             with contextlib.suppress(Exception):  # The connection may be gone already.
-                self._protocol.unregisterProducer()
+                consumer.unregisterProducer()
 
 
 def client_connection(send: Send) -> ClientConnection:

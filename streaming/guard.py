@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
-from streaming import records, redislog
+from streaming import records, redislog, shutdown
 from streaming.conf import conf
 from streaming.eventlog import EventLogExpiredError, Followable
 from streaming.liveness import live_runs
@@ -103,9 +103,13 @@ class StreamGuardMixin:
 
 
 def _admit(client: ClientInfo) -> None:
-    """Refuse a new stream when this worker or this client has too many (never a hang)."""
+    """Refuse a new stream while the server shuts down, or when this worker or this client
+    has too many (never a hang)."""
     registry = live_runs()
     retry = {"Retry-After": str(conf.retry_after_seconds)}
+    if shutdown.in_progress():
+        # The live runs were stopped already; a new one would hold the process up.
+        raise ApiError(503, "The server is restarting; retry later.", headers=retry)
     if len(registry.runs) + registry.opening >= conf.max_streams:
         raise ApiError(
             503, "The server is at its limit of live streams; retry later.", headers=retry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from typing import Any, TypeVar
 
@@ -24,6 +25,9 @@ MAX_DEPTH = 64
 DEPTH_MESSAGE = f"Value nests deeper than {MAX_DEPTH} levels."
 
 
+logger = logging.getLogger(__name__)
+
+
 class ApiError(Exception):
     """A request refused before anything streams: an HTTP status and a JSON `detail`."""
 
@@ -35,7 +39,13 @@ class ApiError(Exception):
 
     def response(self) -> JsonResponse:
         """Return the answer a client gets: `{"detail": ...}` with the status."""
-        return JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
+        response = JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
+        if self.status >= 500:
+            # A refusal the server chose (at its limit, restarting, or a dependency failing,
+            # which is logged where it failed): a warning, not an error for Django to log.
+            logger.warning("Refused with %d: %s", self.status, self.detail)
+            response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:

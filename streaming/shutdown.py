@@ -4,12 +4,14 @@ On SIGTERM daphne stops Twisted's reactor, whose "before shutdown" trigger cance
 application instance at once: every stream would look like a client that left, and Django
 would leave its request tasks orphaned. uvicorn instead waits for every open response, so
 long streams would hold the process until its graceful-shutdown timeout, then be cancelled.
-So the server's SIGTERM handler is wrapped (daphne: once its reactor runs; uvicorn: at the
-ASGI lifespan's startup): live runs are stopped first (each records `server_shutdown` and
+So the server's SIGTERM and SIGINT handlers are wrapped (daphne: once its reactor runs;
+uvicorn: at the ASGI lifespan's startup; uvicorn sends the lifespan's shutdown only after
+its graceful drain, too late): live runs are stopped first (each records `server_shutdown` and
 sends its final `error` frame, reason `shutdown`, to readers still connected), and only when
 their records are written (bounded by STREAM_CANCEL_GRACE_SECONDS) does the server's own
-shutdown begin. daphne's "before shutdown" trigger and uvicorn's lifespan shutdown do the
-same for any other way the server stops.
+shutdown begin. From then on new streams are refused (503, guard.py). daphne's "before
+shutdown" trigger and uvicorn's lifespan shutdown do the same for any other way the server
+stops.
 """
 
 from __future__ import annotations
@@ -53,23 +55,32 @@ def interrupt_live_runs() -> asyncio.Future[Any]:
     return asyncio.ensure_future(asyncio.wait(stops, timeout=conf.cancel_grace_seconds))
 
 
-def wrap_sigterm(schedule: Callable[[Callable[[], None]], object]) -> None:
-    """Make SIGTERM stop the live runs first, then call the server's own handler.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def wrap_stop_signals(schedule: Callable[[Callable[[], None]], object]) -> None:
+    """Make SIGTERM and SIGINT stop the live runs first, then call the server's handler.
 
     `schedule` is the server's thread-safe way onto its event loop: a signal handler must
     not touch the loop directly.
     """
-    previous = signal.getsignal(signal.SIGTERM)
-    if not callable(previous):
-        return
+    for signum in STOP_SIGNALS:
+        previous = signal.getsignal(signum)
+        if callable(previous):
+            signal.signal(signum, _stop_runs_first(previous, schedule))
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+
+def _stop_runs_first(
+    previous: Callable[[int, FrameType | None], Any],
+    schedule: Callable[[Callable[[], None]], object],
+) -> Callable[[int, FrameType | None], None]:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         def stop_runs_then_server() -> None:
             interrupt_live_runs().add_done_callback(lambda _: previous(signum, frame))
 
         schedule(stop_runs_then_server)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    return on_signal
 
 
 def install_daphne_hook() -> None:
@@ -84,7 +95,7 @@ def install_daphne_hook() -> None:
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
     # Twisted installs its signal handlers when the reactor starts; wrap them then.
-    reactor.callWhenRunning(wrap_sigterm, reactor.callFromThread)
+    reactor.callWhenRunning(wrap_stop_signals, reactor.callFromThread)
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -92,7 +103,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            wrap_sigterm(asyncio.get_running_loop().call_soon_threadsafe)
+            wrap_stop_signals(asyncio.get_running_loop().call_soon_threadsafe)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await interrupt_live_runs()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -74,6 +75,14 @@ def server_env(tmp: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def procfile_command() -> list[str]:
+    """Return the Procfile's `web:` command, split as a shell would."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return shlex.split(line.removeprefix("web:"))
+    raise AssertionError("the Procfile has no web: process")
+
+
 def server_command(server: str, port: int) -> list[str]:
     """Return the command line that runs `server` on a loopback `port`, as in production."""
     if server == "daphne":
@@ -81,25 +90,13 @@ def server_command(server: str, port: int) -> list[str]:
         # of 50 refuses part of a burst of a few hundred).
         endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=1024"
         return [sys.executable, "-m", "daphne", "--endpoint", endpoint, "project.asgi:application"]
-    if server == "uvicorn":
-        # The lifespan protocol is what hooks the shutdown of live streams into uvicorn.
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "project.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backlog",
-            "1024",
-            "--lifespan",
-            "on",
-            "--proxy-headers",
-            "--timeout-graceful-shutdown",
-            "10",
+    if server == "uvicorn":  # Production's server: its command, from the Procfile.
+        command = [
+            "127.0.0.1" if arg == "0.0.0.0" else str(port) if arg == "$PORT" else arg
+            for arg in procfile_command()
         ]
+        assert command[0] == "uvicorn", command
+        return [sys.executable, "-m", *command]
     raise ValueError(f"unknown server {server!r}; one of {SERVERS}")
 
 

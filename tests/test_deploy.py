@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+from tests.live import procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +54,12 @@ def test_missing_secret_key_stops_start_up_with_a_clear_message() -> None:
 def test_migrations_match_models() -> None:
     result = manage("makemigrations", "--check", "--dry-run", SECRET_KEY="k" * 50)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_railway_starts_the_procfile_command_the_end_to_end_tests_run() -> None:
+    # tests/live.py runs uvicorn with the Procfile's command; Railway must run the same.
+    start = tomllib.loads((ROOT / "railway.toml").read_text())["deploy"]["startCommand"]
+    shell, flag, script = shlex.split(start)
+    assert (shell, flag) == ("/bin/sh", "-c")
+    railway = ["$PORT" if arg == "${PORT:-8000}" else arg for arg in shlex.split(script)]
+    assert railway == ["exec", *procfile_command()]

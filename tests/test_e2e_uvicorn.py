@@ -153,16 +153,7 @@ async def test_websocket_closed_mid_stream_is_recorded_as_disconnect(server: Liv
     "signum",
     [
         signal.SIGTERM,
-        pytest.param(
-            signal.SIGINT,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="streaming/shutdown.py wraps only SIGTERM, and uvicorn sends"
-                " lifespan.shutdown only after its graceful drain: on SIGINT it closes"
-                " WebSockets (1012) before their runs end, and holds SSE streams until"
-                " --timeout-graceful-shutdown, then cancels them (ERROR, no shutdown frame)",
-            ),
-        ),
+        signal.SIGINT,
     ],
     ids=["SIGTERM", "SIGINT"],
 )
@@ -204,12 +195,6 @@ async def next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
     return event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stream admitted after shutdown.interrupt_live_runs() took its snapshot of live"
-    " runs is neither refused nor stopped: it streams on, uvicorn waits for it until"
-    " --timeout-graceful-shutdown, then cancels it (ERROR, no shutdown frame)",
-)
 async def test_a_stream_requested_while_shutting_down_does_not_run(tmp_path: Path) -> None:
     env = server_env(tmp_path, STREAM_DEMO_DELAY_MS="50")
     migrate(env)
