@@ -1,7 +1,10 @@
 """The control plane: cancel a live stream from anywhere, over the channel layer.
 
 Every live run joins a group named after its session id; a cancel is a message to that
-group, so it reaches the run on whichever worker it runs (with the Redis layer).
+group, so it reaches the run on whichever worker it runs (with the Redis layer). The
+in-memory layer reaches this process only, where the run is found directly: then runs join
+no group and keep no listener (measured: `InMemoryChannelLayer.receive()` scans every
+channel on each call, which made admitting a stream dearer with each live one).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import logging
 import uuid
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from streaming import records
+from streaming.liveness import all_live_runs
 from streaming.models import Status
 
 logger = logging.getLogger(__name__)
@@ -41,8 +45,23 @@ async def request_cancel(session_id: uuid.UUID) -> CancelOutcome:
         return CancelOutcome.NOT_FOUND
     if session.status != Status.RUNNING:
         return CancelOutcome.ALREADY_ENDED
-    await _layer().group_send(group_name(session_id), {"type": CANCEL})
+    if needs_layer():
+        await _layer().group_send(group_name(session_id), {"type": CANCEL})
+    else:
+        _cancel_here(session_id)
     return CancelOutcome.SENT
+
+
+def needs_layer() -> bool:
+    """Return whether cancels travel over the channel layer (it reaches other processes)."""
+    return not isinstance(_layer(), InMemoryChannelLayer)
+
+
+def _cancel_here(session_id: uuid.UUID) -> None:
+    for run in all_live_runs():
+        if run.session_id == session_id:
+            run.loop.call_soon_threadsafe(run.cancel_requested)
+            return
 
 
 class CancelSubscription:

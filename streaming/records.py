@@ -62,6 +62,40 @@ async def survive_cancel(awaitable: Awaitable[T]) -> T:
         return result
 
 
+# The two writes every stream makes, as SQL built once from the model (the ORM's query
+# compiler costs more than the statement: measured 230 µs for create(), 220 µs for
+# filter().update(), against ~60 µs each). Values are adapted by the fields, as the ORM does.
+_FIELDS = {field.attname: field for field in StreamSession._meta.concrete_fields}
+_FINAL_FIELDS = (
+    "status",
+    "end_reason",
+    "ended_at",
+    "heartbeat_at",
+    "events_sent",
+    "last_event_id",
+    "error",
+)
+
+
+@functools.cache
+def _statements(vendor: str) -> tuple[str, str]:
+    """Return the INSERT of a new row and the UPDATE of its end, for this database."""
+    quote = connection.ops.quote_name
+    table = quote(StreamSession._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in _FIELDS.values())
+    marks = ", ".join(["%s"] * len(_FIELDS))
+    assignments = ", ".join(f"{quote(_FIELDS[name].column)} = %s" for name in _FINAL_FIELDS)
+    where = f"{quote(_FIELDS['id'].column)} = %s AND {quote(_FIELDS['status'].column)} = %s"
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+        f"UPDATE {table} SET {assignments} WHERE {where}",
+    )
+
+
+def _adapt(name: str, value: Any) -> Any:
+    return _FIELDS[name].get_db_prep_save(value, connection)
+
+
 @in_records_thread
 def open_session(
     *,
@@ -75,18 +109,29 @@ def open_session(
 ) -> uuid.UUID:
     """Create the `running` row of a new stream and return its id."""
     now = timezone.now()
-    session = StreamSession.objects.create(
-        kind=kind,
-        transport=transport,
-        thread_id=thread_id,
-        source=source,
-        request_params=request_params,
-        client_address=client_address,
-        user_agent=user_agent[:512],
-        started_at=now,
-        heartbeat_at=now,
-    )
-    return session.id
+    session_id = uuid.uuid4()
+    values = {
+        "id": session_id,
+        "kind": kind,
+        "transport": transport,
+        "thread_id": thread_id,
+        "status": Status.RUNNING,
+        "end_reason": EndReason.NONE,
+        "started_at": now,
+        "ended_at": None,
+        "heartbeat_at": now,
+        "events_sent": 0,
+        "last_event_id": 0,
+        "source": source,
+        "request_params": request_params,
+        "client_address": client_address,
+        "user_agent": user_agent[:512],
+        "error": "",
+    }
+    insert, _ = _statements(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [_adapt(name, values[name]) for name in _FIELDS])
+    return session_id
 
 
 @in_records_thread
@@ -100,15 +145,21 @@ def finish_session(
 ) -> bool:
     """Record how a running stream ended; return False if it had already ended."""
     now = timezone.now()
-    updated = StreamSession.objects.filter(pk=session_id, status=Status.RUNNING).update(
-        status=reason.status,
-        end_reason=reason,
-        ended_at=now,
-        heartbeat_at=now,
-        events_sent=events_sent,
-        last_event_id=last_event_id,
-        error=error,
-    )
+    values = {
+        "status": reason.status,
+        "end_reason": reason,
+        "ended_at": now,
+        "heartbeat_at": now,
+        "events_sent": events_sent,
+        "last_event_id": last_event_id,
+        "error": error,
+    }
+    params = [_adapt(name, values[name]) for name in _FINAL_FIELDS]
+    params += [_adapt("id", session_id), _adapt("status", Status.RUNNING)]
+    _, update = _statements(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(update, params)
+        updated: int = cursor.rowcount
     return updated == 1
 
 

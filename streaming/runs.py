@@ -61,6 +61,7 @@ class StreamRun:
         self._subscription: control.CancelSubscription | None = None
         self._mirror: redislog.RedisLogWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self.loop = asyncio.get_running_loop()  # where it runs
         self._listener: asyncio.Task[None] | None = None
         self._unread: asyncio.TimerHandle | None = None
         # Until its first reader attaches, the log holds that reader's place from event 0;
@@ -84,7 +85,8 @@ class StreamRun:
         if self._started:
             return
         self._started = True
-        self._subscription = await control.CancelSubscription.join(self.session_id)
+        if control.needs_layer():
+            self._subscription = await control.CancelSubscription.join(self.session_id)
         # A fresh context: the run may outlive the request that started it, and must not
         # inherit that request's thread for sync calls.
         context = contextvars.Context()
@@ -93,7 +95,10 @@ class StreamRun:
         if redis_client is not None:
             self._mirror = context.run(redislog.RedisLogWriter, redis_client, self.session_id)
         self._task = asyncio.create_task(self._drive(), name=name, context=context)
-        self._listener = asyncio.create_task(self._listen(), name=f"{name}-cancel", context=context)
+        if self._subscription is not None:
+            self._listener = asyncio.create_task(
+                self._listen(self._subscription), name=f"{name}-cancel", context=context
+            )
         live_runs().add(self)
         self._unread = asyncio.get_running_loop().call_later(
             conf.cancel_grace_seconds, self._never_read
@@ -149,19 +154,22 @@ class StreamRun:
         else:
             self._readers -= 1
 
-    async def _listen(self) -> None:
-        assert self._subscription is not None
+    def cancel_requested(self) -> None:
+        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket)."""
+        logger.info("Stream %s: cancel requested", self.session_id)
+        self.request_stop(EndReason.USER_CANCEL)
+
+    async def _listen(self, subscription: control.CancelSubscription) -> None:
         while True:
             try:
-                await self._subscription.wait()
+                await subscription.wait()
                 break
             except Exception as exc:
                 # A passing channel-layer fault (Redis timing out under load) must not
                 # leave the stream deaf to cancels: listen again after a short pause.
                 logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
-        logger.info("Stream %s: cancel requested", self.session_id)
-        self.request_stop(EndReason.USER_CANCEL)
+        self.cancel_requested()
 
     async def _drive(self) -> None:
         reason, error, public = EndReason.NONE, "", None
