@@ -3,18 +3,18 @@
 # beside the fastapi anchor (ratios within one run), through the shared harness.
 #
 #   bench/levers.sh                                   # every variant below (~2 min each)
-#   VARIANTS="daphne daphne+gc-freeze" bench/levers.sh
+#   VARIANTS="uvicorn uvicorn+fast-path" bench/levers.sh
 #
 # A variant is <server>[+lever...]; levers (bench/experiments/levers.py, never production):
-#   gc-freeze   gc.freeze() after start-up        gen0-10k   gc.set_threshold(10000, 20, 20)
-#   lean-mw     only the CORS middleware           raw-sql    session rows by raw SQL
+#   gen0-10k    gc.set_threshold(10000, 20, 20)   lean-mw    only the CORS middleware
 #   fast-path   POST /api/chat/stream straight from ASGI (no Django request handler)
+# (gc.freeze() after start-up and SQL built once for the session rows, measured here first,
+# are in production now.)
 # Defaults: S2_LEVELS="200 500", S1_ROUNDS=1. Results: bench/results/levers-<stamp>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sut.sh"
 
-VARIANTS="${VARIANTS:-daphne uvicorn daphne+gc-freeze daphne+gc-freeze+gen0-10k daphne+lean-mw
-  daphne+raw-sql uvicorn+fast-path+raw-sql+gc-freeze}"
+VARIANTS="${VARIANTS:-uvicorn uvicorn+gen0-10k uvicorn+lean-mw uvicorn+fast-path}"
 out="$BENCH/results/levers-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 
@@ -23,10 +23,8 @@ for variant in $VARIANTS; do
   extra=(PYTHONPATH="$PROJECT")
   for lever in ${levers//+/ }; do
     case "$lever" in
-      gc-freeze) extra+=(BENCH_EXP_GC_FREEZE=1) ;;
       gen0-10k) extra+=(BENCH_EXP_GC_THRESHOLD=10000,20,20) ;;
       lean-mw) extra+=(DJANGO_SETTINGS_MODULE=bench.experiments.lean_settings) ;;
-      raw-sql) extra+=(BENCH_EXP_RAW_RECORDS=1) ;;
       fast-path) extra+=(BENCH_EXP_FAST_PATH=1) ;;
       *) echo "unknown lever $lever" >&2; exit 1 ;;
     esac

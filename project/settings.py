@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: the middleware above run in one thread hop, not one each (see its doc).
+    "streaming.middleware.SyncMiddlewareBoundary",
 ]
 
 ROOT_URLCONF = "project.urls"

@@ -3,9 +3,6 @@
 Never used in production. `bench/levers.sh` serves `bench.experiments.levers:application`
 to measure what each lever would buy before anyone changes the project for it:
 
-- BENCH_EXP_RAW_RECORDS=1   session rows written with one raw SQL statement each (SQLite)
-                            instead of the ORM's create() / filter().update()
-- BENCH_EXP_GC_FREEZE=1     gc.freeze() once the app is loaded
 - BENCH_EXP_GC_THRESHOLD=a,b,c  gc.set_threshold(a, b, c)
 - BENCH_EXP_FAST_PATH=1     POST /api/chat/stream served straight from ASGI: the same
                             guard, run, event log and SSE encoding, but not Django's request
@@ -19,66 +16,17 @@ import contextlib
 import gc
 import json
 import os
-import uuid
 from typing import Any
 
 from project.asgi import application as project_application
-from streaming import records, sse
+from streaming import sse
 from streaming.guard import ClientInfo, StreamGuardMixin
-from streaming.models import EndReason, Transport
+from streaming.models import Transport
 from streaming.payloads import validate
 from streaming.schemas import ChatRequest
 from streaming.views import _sse_body
 
 Scope = dict[str, Any]
-
-
-def _raw_records() -> None:
-    from django.db import connection
-    from django.utils import timezone
-
-    def now() -> Any:
-        return connection.ops.adapt_datetimefield_value(timezone.now())
-
-    @records.in_records_thread
-    def open_session(**row: Any) -> uuid.UUID:
-        session_id, ts = uuid.uuid4(), now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO streaming_streamsession (id, kind, transport, thread_id, status,"
-                " end_reason, started_at, ended_at, heartbeat_at, events_sent, last_event_id,"
-                " source, request_params, client_address, user_agent, error) VALUES"
-                " (%s, %s, %s, %s, 'running', '', %s, NULL, %s, 0, 0, %s, %s, %s, %s, '')",
-                [
-                    session_id.hex, row["kind"], row["transport"], row["thread_id"], ts, ts,
-                    row["source"], json.dumps(row["request_params"]), row["client_address"],
-                    row["user_agent"][:512],
-                ],
-            )  # fmt: skip
-        return session_id
-
-    @records.in_records_thread
-    def finish_session(
-        session_id: uuid.UUID,
-        *,
-        reason: EndReason,
-        events_sent: int,
-        last_event_id: int,
-        error: str = "",
-    ) -> bool:
-        ts = now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE streaming_streamsession SET status = %s, end_reason = %s, ended_at = %s,"
-                " heartbeat_at = %s, events_sent = %s, last_event_id = %s, error = %s"
-                " WHERE id = %s AND status = 'running'",
-                [reason.status, reason, ts, ts, events_sent, last_event_id, error,
-                 session_id.hex],
-            )  # fmt: skip
-            return bool(cursor.rowcount == 1)
-
-    records.open_session = open_session  # type: ignore[assignment]
-    records.finish_session = finish_session  # type: ignore[assignment]
 
 
 async def _chat_stream(scope: Scope, receive: Any, send: Any) -> None:
@@ -130,12 +78,7 @@ async def _fast_path(scope: Scope, receive: Any, send: Any) -> None:
 
 
 application: Any = project_application
-if os.environ.get("BENCH_EXP_RAW_RECORDS"):
-    _raw_records()
 if os.environ.get("BENCH_EXP_FAST_PATH"):
     application = _fast_path
 if os.environ.get("BENCH_EXP_GC_THRESHOLD"):
     gc.set_threshold(*(int(x) for x in os.environ["BENCH_EXP_GC_THRESHOLD"].split(",")))
-if os.environ.get("BENCH_EXP_GC_FREEZE"):
-    gc.collect()
-    gc.freeze()
