@@ -52,6 +52,7 @@ class StreamRun:
         self.client_address = client_address
         self.kind = kind
         self.thread_id = thread_id
+        self.loop = asyncio.get_running_loop()  # where it runs (cancels from elsewhere go here)
         self.log = EventLog(max_events=conf.log_max_events, max_bytes=conf.log_max_bytes)
         self.delivered = 0
         self._events = events
@@ -61,7 +62,6 @@ class StreamRun:
         self._subscription: control.CancelSubscription | None = None
         self._mirror: redislog.RedisLogWriter | None = None
         self._task: asyncio.Task[None] | None = None
-        self.loop = asyncio.get_running_loop()  # where it runs
         self._listener: asyncio.Task[None] | None = None
         self._unread: asyncio.TimerHandle | None = None
         # Until its first reader attaches, the log holds that reader's place from event 0;
