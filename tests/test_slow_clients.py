@@ -108,18 +108,30 @@ async def record_when(
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("server", SERVERS)
-async def test_a_client_that_stops_reading_is_dropped_and_its_row_says_so(
-    tmp_path: Path, server: str
-) -> None:
+async def dropped(
+    tmp_path: Path, server: str, stalled_client: Callable[[LiveServer], Any]
+) -> tuple[dict[str, Any], Any, bool, dict[str, Any], str]:
+    """Run a client that stops reading against `server` with a 1 s send bound and a 1 MiB log.
+
+    Return the session's final record, the client, whether the server dropped its
+    connection, `/healthz` afterwards, and the server's log.
+    """
     env = bulk_env(tmp_path, STREAM_SEND_TIMEOUT_SECONDS="1", STREAM_LOG_MAX_BYTES=str(MIB))
     with serve(env, tmp_path / "server.log", server) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-            stalled = StalledClient(live)
+            stalled = stalled_client(live)
             session_id = await stalled.open()
             record = await record_when(client, session_id, lambda r: r["status"] != "running")
             closed = await stalled.read_to_the_end()
             health = (await client.get("/healthz")).json()
+    return record, stalled, closed, health, live.log_text()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_client_that_stops_reading_is_dropped_and_its_row_says_so(
+    tmp_path: Path, server: str
+) -> None:
+    record, stalled, closed, health, log = await dropped(tmp_path, server, StalledClient)
 
     assert (record["status"], record["end_reason"]) == ("cancelled", "slow_client")
     # It stopped early: a bounded log plus the socket buffers, not the 100 MiB.
@@ -129,7 +141,6 @@ async def test_a_client_that_stops_reading_is_dropped_and_its_row_says_so(
     assert closed  # the server dropped the connection
     assert stalled.received < produced + MIB
     assert health["live_streams"] == 0
-    log = live.log_text()
     assert "dropping its connection" in log
     assert log_problems(log) == []
 
@@ -207,6 +218,10 @@ class StalledWebSocket:
         assert message["type"] == "session", message
         return str(message["session_id"])
 
+    async def read_to_the_end(self) -> bool:
+        """Read what is left; return whether the server had closed the connection."""
+        return await self.stalled.read_to_the_end()
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.sock_sendall(self.stalled.sock, b"".join(self.protocol.data_to_send()))
@@ -226,17 +241,11 @@ class StalledWebSocket:
 async def test_a_websocket_client_that_stops_reading_is_dropped(
     tmp_path: Path, server: str
 ) -> None:
-    env = bulk_env(tmp_path, STREAM_SEND_TIMEOUT_SECONDS="1", STREAM_LOG_MAX_BYTES=str(MIB))
-    with serve(env, tmp_path / "server.log", server) as live:
-        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-            stalled = StalledWebSocket(live)
-            session_id = await stalled.open()
-            record = await record_when(client, session_id, lambda r: r["status"] != "running")
-            closed = await stalled.stalled.read_to_the_end()
+    record, _, closed, health, log = await dropped(tmp_path, server, StalledWebSocket)
 
     assert (record["status"], record["end_reason"]) == ("cancelled", "slow_client")
     assert record["last_event_id"] * BulkSource.BULK_CHUNK < 32 * MIB
     assert closed
-    log = live.log_text()
+    assert health["live_streams"] == 0
     assert "dropping its connection" in log
     assert log_problems(log) == []
