@@ -56,9 +56,10 @@ def stalled() -> bool:
 
 
 class ClientConnection:
-    """One client connection's sends, bounded in how long they may wait for the client."""
+    """One client connection's sends, as a server this module does not know takes them.
 
-    kind = "unbounded"
+    The subclasses bound how long a send may wait for the client.
+    """
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -82,8 +83,6 @@ class ClientConnection:
 class AsyncioConnection(ClientConnection):
     """uvicorn: `send` itself waits while the transport's buffer is full; bound that wait."""
 
-    kind = "asyncio"
-
     def __init__(self, send: Send, transport: Any) -> None:
         super().__init__(send)
         self._transport = transport
@@ -106,12 +105,10 @@ class AsyncioConnection(ClientConnection):
 class TwistedConnection(ClientConnection):
     """daphne: Twisted buffers every write; a push producer learns when its buffer is full.
 
-    The producer is registered with daphne's protocol (an HTTP request or a WebSocket
-    protocol both accept one): Twisted calls `pauseProducing` when the transport's buffer
+    The producer is registered with daphne's HTTP request, or for a WebSocket with the HTTP
+    channel it was upgraded from: Twisted calls `pauseProducing` when the transport's buffer
     passes its limit and `resumeProducing` when it has drained.
     """
-
-    kind = "twisted"
 
     def __init__(self, send: Send, protocol: Any) -> None:
         super().__init__(send)
