@@ -154,6 +154,21 @@ async def wait_for_session(client: httpx.AsyncClient, session_id: str) -> dict[s
         await asyncio.sleep(0.02)
 
 
+async def hang_up_after(
+    client: httpx.AsyncClient, request: dict[str, Any], events: int
+) -> dict[str, Any]:
+    """Post a chat stream, close the connection after `events` events; return its record."""
+    async with client.stream("POST", "/api/chat/stream", json=request) as response:
+        session_id = response.headers["x-stream-session-id"]
+        seen = b""
+        async for chunk in response.aiter_bytes():
+            seen += chunk
+            if seen.count(b"\nid: ") >= events:
+                break
+    # Leaving the block closed the connection mid-stream.
+    return await wait_for_session(client, session_id)
+
+
 def session_states(db: Path) -> list[tuple[str, str]]:
     """Return every session row's (status, end_reason) from the SQLite database `db`."""
     with sqlite3.connect(db) as conn:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.live import LiveServer, daphne, migrate, server_env, wait_for_session
+from tests.live import LiveServer, daphne, hang_up_after, migrate, server_env, wait_for_session
 from tests.sseparse import deerflow_events, parse
 
 
@@ -52,15 +52,8 @@ async def test_client_that_hangs_up_is_recorded_as_disconnect(server: LiveServer
         "auto_accepted_plan": True,
     }
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        async with client.stream("POST", "/api/chat/stream", json=request) as response:
-            session_id = response.headers["x-stream-session-id"]
-            seen = b""
-            async for chunk in response.aiter_bytes():
-                seen += chunk
-                if seen.count(b"\nid: ") >= 3:
-                    break
-        # Leaving the block closed the connection mid-stream.
-        record = await wait_for_session(client, session_id)
+        record = await hang_up_after(client, request, 3)
+        session_id = record["id"]
 
     assert record["status"] == "cancelled"
     assert record["end_reason"] == "client_disconnect"

@@ -18,6 +18,7 @@ import websockets
 
 from tests.live import (
     LiveServer,
+    hang_up_after,
     log_problems,
     migrate,
     open_sse_streams,
@@ -98,15 +99,8 @@ async def test_whole_chat_streams_with_the_exact_framing(server: LiveServer) -> 
 
 async def test_client_that_hangs_up_is_recorded_as_disconnect(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        async with client.stream("POST", "/api/chat/stream", json=CHAT) as response:
-            session_id = response.headers["x-stream-session-id"]
-            seen = b""
-            async for chunk in response.aiter_bytes():
-                seen += chunk
-                if seen.count(b"\nid: ") >= 3:
-                    break
-        # Leaving the block closed the connection mid-stream.
-        record = await wait_for_session(client, session_id)
+        record = await hang_up_after(client, CHAT, 3)
+        session_id = record["id"]
 
     assert (record["status"], record["end_reason"]) == ("cancelled", "client_disconnect")
     assert 3 <= int(record["events_sent"]) <= int(record["last_event_id"])
