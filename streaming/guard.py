@@ -15,7 +15,7 @@ from streaming import records, redislog, shutdown
 from streaming.conf import conf
 from streaming.eventlog import EventLogExpiredError, Followable
 from streaming.liveness import live_runs
-from streaming.models import EndReason, Kind, Transport
+from streaming.models import EndReason, Kind, Status, Transport
 from streaming.payloads import ApiError
 from streaming.runs import StreamRun
 from streaming.schemas import ChatRequest, ProseRequest
@@ -79,9 +79,14 @@ class StreamGuardMixin:
     async def open_resume(self, session_id: uuid.UUID, *, after: int) -> Followable:
         """Return where to read `session_id` from after event `after`, or raise 404/410.
 
-        The live run if it runs here, its kept log if it ended here, else its log in Redis.
+        The live run if it runs here, its kept log if it ended here, else its log in Redis
+        (also while a run on another worker has yet to write its first events there).
         """
         registry = live_runs()
+        redis_client = redislog.client()
+        in_redis = (
+            None if redis_client is None else redislog.RedisLogReader(redis_client, session_id)
+        )
         try:
             if (run := registry.runs.get(session_id)) is not None:
                 run.log.check(after)
@@ -89,16 +94,18 @@ class StreamGuardMixin:
             if (log := registry.retained(session_id)) is not None:
                 log.check(after)
                 return log
-            redis_client = redislog.client()
-            if redis_client is not None:
-                reader = redislog.RedisLogReader(redis_client, session_id)
-                if await reader.exists():
-                    await reader.check(after)
-                    return reader
+            if in_redis is not None and await in_redis.exists():
+                await in_redis.check(after)
+                return in_redis
         except EventLogExpiredError as exc:
             raise ApiError(410, str(exc)) from None
-        if await records.get_session(session_id) is None:
+        session = await records.get_session(session_id)
+        if session is None:
             raise ApiError(404, "No such session.")
+        if in_redis is not None and session.status == Status.RUNNING:
+            # Live on another worker whose mirror has not written its first events yet:
+            # follow it in Redis from the start (the read waits for them).
+            return in_redis
         raise ApiError(410, "The events of this session are no longer kept.")
 
 

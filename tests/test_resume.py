@@ -11,8 +11,12 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from project.asgi import application
+from streaming import records, redislog
+from streaming.frames import to_frame
 from streaming.liveness import live_runs
-from streaming.models import EndReason, Status, StreamSession
+from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.sources.base import Event
+from tests import services
 from tests.asgi import HttpExchange, post_json, request
 from tests.conftest import use_source
 from tests.sources import Probe
@@ -206,3 +210,33 @@ async def test_resume_over_websocket(probe: Probe) -> None:
     assert [m["data"]["content"] for m in events] == [f"t{i} " for i in range(12)]
     assert rest[-1] == {"type": "end", "status": "completed", "reason": ""}
     assert refused == {"type": "error", "detail": "`session_id` must be a session's UUID."}
+
+
+async def test_a_run_on_another_worker_is_followed_before_its_events_reach_redis() -> None:
+    # A reader that reaches another worker before the run's mirror wrote anything to Redis
+    # (it writes in batches, off the hot path) follows it from the start instead of a 410.
+    with override_settings(REDIS_URL=services.redis_url()):
+        session_id = await records.open_session(
+            kind=Kind.CHAT,
+            transport=Transport.SSE,
+            thread_id="elsewhere",
+            source="demo",
+            request_params={},
+            client_address=None,
+            user_agent="",
+        )  # The row of a run on another worker, which has not written to Redis yet.
+        client = redislog.client()
+        assert client is not None
+        try:
+            reader = await resume(str(session_id))
+            assert reader.status == 200
+            mirror = redislog.RedisLogWriter(client, session_id)
+            mirror.add(to_frame(1, Event("message_chunk", {"content": "first"})))
+            await mirror.close(EndReason.NONE)
+            frames = parse(await reader.read_all())
+        finally:
+            await client.delete(redislog.key(session_id))
+
+    assert [(f.id, f.event, f.json()) for f in frames] == [
+        ("1", "message_chunk", {"content": "first"})
+    ]
