@@ -17,7 +17,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from streaming import records
-from streaming.liveness import all_live_runs
+from streaming.liveness import find_live_run
 from streaming.models import Status
 
 logger = logging.getLogger(__name__)
@@ -58,10 +58,8 @@ def needs_layer() -> bool:
 
 
 def _cancel_here(session_id: uuid.UUID) -> None:
-    for run in all_live_runs():
-        if run.session_id == session_id:
-            run.loop.call_soon_threadsafe(run.cancel_requested)
-            return
+    if (run := find_live_run(session_id)) is not None:
+        run.loop.call_soon_threadsafe(run.cancel_requested)
 
 
 class CancelSubscription:

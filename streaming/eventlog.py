@@ -113,12 +113,20 @@ class EventLog:
 
     def full(self) -> bool:
         """Return whether the slowest reader is as far behind as the log keeps."""
-        if not self._cursors:
+        # Asked after every event. A reader's unread events are always kept (one that
+        # attached after its events were dropped ends at once), so while what is kept is
+        # short of both bounds no reader can be that far behind: no need to find the slowest.
+        if not self._cursors or (
+            len(self._names) < self._max_events and self.kept_bytes < self._max_bytes
+        ):
             return False
         slowest = min(self._cursors.values())
         if self.last_id - slowest >= self._max_events:
             return True
         return self._unread_bytes(slowest) >= self._max_bytes
+
+    def _beyond_bounds(self, events: int) -> bool:
+        return events > self._max_events or self.kept_bytes > self._max_bytes
 
     def _unread_bytes(self, cursor: int) -> int:
         if cursor >= self.last_id:
@@ -149,13 +157,11 @@ class EventLog:
 
     def _drop_oldest(self) -> None:
         """Drop the oldest events beyond the bounds, never one a reader has yet to read."""
+        if not self._beyond_bounds(len(self._names)):
+            return
         held = min(self._cursors.values(), default=self.last_id)
         first = self.last_id - len(self._names) + 1
-        while (
-            len(self._names) > 1
-            and first <= held
-            and (len(self._names) > self._max_events or self.kept_bytes > self._max_bytes)
-        ):
+        while len(self._names) > 1 and first <= held and self._beyond_bounds(len(self._names)):
             self._names.popleft()
             self._texts.popleft()
             self._is_json.popleft()

@@ -94,6 +94,14 @@ def live_runs() -> LiveRuns:
     return registry
 
 
+def find_live_run(session_id: uuid.UUID) -> StreamRun | None:
+    """Return the live run of `session_id` on any event loop of this process, or None."""
+    for registry in list(_registries.values()):
+        if (run := registry.runs.get(session_id)) is not None:
+            return run
+    return None
+
+
 def all_live_runs() -> list[StreamRun]:
     """Return the live runs of every event loop of this process."""
     return [run for registry in list(_registries.values()) for run in list(registry.runs.values())]
