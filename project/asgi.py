@@ -13,9 +13,9 @@ django_asgi_app = get_asgi_application()
 # Importing the routes needs the apps loaded, which get_asgi_application() did.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from streaming.connection import bound_sends  # noqa: E402
 from streaming.routing import websocket_application  # noqa: E402
-from streaming.shutdown import install_daphne_hook, lifespan  # noqa: E402
+from streaming.runs.shutdown import install_daphne_hook, lifespan  # noqa: E402
+from streaming.transports.backpressure import bound_sends  # noqa: E402
 
 # Sends to a client that stops reading wait at most STREAM_SEND_TIMEOUT_SECONDS.
 application = ProtocolTypeRouter(

@@ -64,7 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Innermost: the middleware above run in one thread hop, not one each (see its doc).
-    "streaming.middleware.SyncMiddlewareBoundary",
+    "streaming.transports.middleware.SyncMiddlewareBoundary",
 ]
 
 ROOT_URLCONF = "project.urls"

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http.request import validate_host
 from django.urls import path
 
-from streaming.consumers import StreamConsumer
+from streaming.transports.websocket import StreamConsumer
 
 websocket_urlpatterns = [
     path("ws/stream/", StreamConsumer.as_asgi()),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from streaming import openapi, pages, views
+from streaming import pages
+from streaming.api import openapi
+from streaming.transports import http as views
 
 app_name = "streaming"
 

@@ -10,7 +10,7 @@ from django.db import connections
 from django.test import override_settings
 
 from streaming import records
-from tests import sources
+from tests.support import sources
 
 
 @pytest.fixture(autouse=True)
@@ -40,5 +40,5 @@ def probe() -> sources.Probe:
 
 def use_source(name: str) -> override_settings:
     """Select one of the test sources for chat and prose."""
-    path = f"tests.sources.{name}"
+    path = f"tests.support.sources.{name}"
     return override_settings(STREAM_CHAT_SOURCE=path, STREAM_PROSE_SOURCE=path)

@@ -16,8 +16,8 @@ from streaming.sources import CHAT_SOURCES, load_source
 LANGGRAPH = {
     "STREAM_CHAT_SOURCE": "langgraph",
     "STREAM_PROSE_SOURCE": "langgraph",
-    "STREAM_CHAT_GRAPH": "tests.fake_graphs.build_chat_graph",
-    "STREAM_PROSE_GRAPH": "tests.fake_graphs.PROSE_GRAPH",
+    "STREAM_CHAT_GRAPH": "tests.support.fake_graphs.build_chat_graph",
+    "STREAM_PROSE_GRAPH": "tests.support.fake_graphs.PROSE_GRAPH",
     "LANGGRAPH_CHECKPOINTER": "memory",
 }
 

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from tests.live import procfile_command
+from tests.support.live import procfile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 

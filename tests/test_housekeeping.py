@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from streaming.housekeeping import prune_sessions, run_every, sweep_stale_sessions
 from streaming.models import StreamSession
-from tests.live import ROOT, migrate, server_env
-from tests.rows import make_session
+from tests.support.live import ROOT, migrate, server_env
+from tests.support.rows import make_session
 
 pytestmark = pytest.mark.django_db
 

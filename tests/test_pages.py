@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
-from tests.htmlpage import Page
+from tests.support.htmlpage import Page
 
 pytestmark = pytest.mark.django_db
 

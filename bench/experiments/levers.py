@@ -19,12 +19,12 @@ import os
 from typing import Any
 
 from project.asgi import application as project_application
-from streaming import sse
-from streaming.guard import ClientInfo, StreamGuardMixin
+from streaming.api.bodies import validate
+from streaming.api.requests import ChatRequest
 from streaming.models import Transport
-from streaming.payloads import validate
-from streaming.schemas import ChatRequest
-from streaming.views import _sse_body
+from streaming.runs.opening import ClientInfo, StreamGuardMixin
+from streaming.transports import sse
+from streaming.transports.http import _sse_body
 
 Scope = dict[str, Any]
 

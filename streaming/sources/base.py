@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streaming.schemas import ChatRequest, ProseRequest
+from streaming.api.requests import ChatRequest, ProseRequest
 
 
 @dataclass(frozen=True, slots=True)

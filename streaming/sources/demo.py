@@ -12,8 +12,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+from streaming.api.requests import ChatRequest
 from streaming.conf import conf
-from streaming.schemas import ChatRequest
 from streaming.sources.base import Event
 
 MAX_THREADS = 1000

@@ -6,8 +6,8 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator
 
+from streaming.api.requests import ProseRequest
 from streaming.conf import conf
-from streaming.schemas import ProseRequest
 from streaming.sources.base import Event
 from streaming.sources.demo import pieces
 

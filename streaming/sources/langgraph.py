@@ -22,8 +22,8 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from streaming.api.requests import ChatMessage, ChatRequest, ProseRequest
 from streaming.conf import conf
-from streaming.schemas import ChatMessage, ChatRequest, ProseRequest
 from streaming.sources import openai as openai_source
 from streaming.sources.base import Event
 

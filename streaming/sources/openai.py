@@ -14,8 +14,8 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
+from streaming.api.requests import ChatMessage, ChatRequest, ContentItem, ProseRequest
 from streaming.conf import conf
-from streaming.schemas import ChatMessage, ChatRequest, ContentItem, ProseRequest
 from streaming.sources.base import Event, SourceError
 
 # What a client is told about each kind of upstream failure (no URLs, keys or bodies).

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from streaming.schemas import ChatRequest
+from streaming.api.requests import ChatRequest
 from streaming.sources.base import Event, SourceError
 
 # A deer-flow-like token stream (mixed lengths, one non-ASCII token), as the anchors send.

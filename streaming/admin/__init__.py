@@ -1,0 +1,3 @@
+"""The streaming app's admin: sessions, and the cancelled sessions with their summary."""
+
+from streaming.admin import sessions as sessions

@@ -1,0 +1,24 @@
+"""Who may use the API: the optional bearer token."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from streaming.api.bodies import ApiError
+from streaming.conf import conf
+
+
+def token_is_valid(authorization: str) -> bool:
+    """Return whether an `Authorization` header value carries the configured token."""
+    expected = conf.api_token
+    if not expected:
+        return True
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
+def require_token(headers: Mapping[str, str]) -> None:
+    """Raise 401 unless the request carries the configured token (when one is set)."""
+    if not token_is_valid(headers.get("Authorization", "")):
+        raise ApiError(401, "Missing or invalid API token.", headers={"WWW-Authenticate": "Bearer"})

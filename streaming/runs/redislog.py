@@ -1,0 +1,154 @@
+"""A run's event log mirrored to a Redis stream, so a reader on any worker can replay it.
+
+Entries use explicit ids `0-<event id>`, so `Last-Event-ID: n` is `XREAD` after `0-n`; the
+end is one entry `1-0` carrying the outcome. Each stream is trimmed to about
+STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from typing import cast
+from weakref import WeakKeyDictionary
+
+import redis.asyncio as redis
+
+from streaming.conf import conf
+from streaming.models import EndReason
+from streaming.runs.eventlog import OPENED, PING, EventLogExpiredError, Output
+from streaming.runs.frames import Frame
+
+logger = logging.getLogger(__name__)
+
+END_ID = b"1-0"
+
+# What XRANGE/XREAD give back for one stream (redis-py's own types are much wider).
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+_clients: WeakKeyDictionary[asyncio.AbstractEventLoop, redis.Redis] = WeakKeyDictionary()
+
+
+def client() -> redis.Redis | None:
+    """Return this event loop's Redis client, or None when REDIS_URL is not set."""
+    if not conf.redis_url:
+        return None
+    loop = asyncio.get_running_loop()
+    if loop not in _clients:
+        _clients[loop] = redis.Redis.from_url(conf.redis_url)
+    return _clients[loop]
+
+
+def key(session_id: uuid.UUID) -> str:
+    """Return the Redis key of a session's log."""
+    return f"streaming:log:{session_id.hex}"
+
+
+def _encode(frame: Frame) -> dict[str, str]:
+    return {"name": frame.name, "json" if frame.is_json else "text": frame.text}
+
+
+def _decode(event_id: int, fields: dict[bytes, bytes]) -> Frame:
+    name = fields[b"name"].decode()
+    if b"text" in fields:
+        return Frame(event_id, name, fields[b"text"].decode(), False)
+    return Frame(event_id, name, fields[b"json"].decode(), True)
+
+
+class RedisLogWriter:
+    """Copy a run's events to Redis in batches, without slowing the run down."""
+
+    def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
+        self._redis = redis_client
+        self._key = key(session_id)
+        self._pending: list[Frame] = []
+        self._outcome: EndReason | None = None
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._flush(), name=f"redis-log-{session_id}")
+
+    def add(self, frame: Frame) -> None:
+        """Queue one event for the next write."""
+        self._pending.append(frame)
+        self._wake.set()
+
+    async def close(self, outcome: EndReason) -> None:
+        """Write what is queued and the end; wait (bounded) until it is written."""
+        self._outcome = outcome
+        self._wake.set()
+        done, _ = await asyncio.wait({self._task}, timeout=conf.cancel_grace_seconds)
+        if not done:
+            self._task.cancel()
+            logger.warning("Redis log %s: gave up writing its end", self._key)
+
+    async def _flush(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            ending = self._outcome if not self._pending else None
+            try:
+                await self._write(batch, ending)
+            except redis.RedisError as exc:  # Resume from this worker still works.
+                logger.warning("Redis log %s: could not write (%s)", self._key, exc)
+            if ending is not None:
+                return
+
+    async def _write(self, batch: list[Frame], ending: EndReason | None) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for frame in batch:
+            pipe.xadd(
+                self._key,
+                _encode(frame),  # type: ignore[arg-type]
+                id=f"0-{frame.id}",
+                maxlen=conf.log_max_events,
+                approximate=True,
+            )
+        if ending is not None:
+            pipe.xadd(self._key, {"reason": ending.value}, id=END_ID)
+        pipe.expire(self._key, int(conf.log_ttl_seconds))
+        await pipe.execute()
+
+
+class RedisLogReader:
+    """Replay a session's log from Redis, then follow it live until its end."""
+
+    def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
+        self._redis = redis_client
+        self._key = key(session_id)
+        self.outcome: EndReason | None = None
+
+    async def exists(self) -> bool:
+        """Return whether Redis keeps a log for this session."""
+        return bool(await self._redis.exists(self._key))
+
+    async def check(self, after: int) -> None:
+        """Raise EventLogExpiredError if events after `after` were trimmed away."""
+        first = cast(Entries, await self._redis.xrange(self._key, count=1))
+        if first and first[0][0] != END_ID:
+            first_kept = int(first[0][0].split(b"-")[1])
+            if after + 1 < first_kept:
+                raise EventLogExpiredError(after, first_kept)
+
+    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Yield an opening comment, the events after `after`, pings in silence, to the end."""
+        yield OPENED
+        cursor: bytes | str = f"0-{after}"
+        block_ms = max(1, int(conf.heartbeat_seconds * 1000))
+        while True:
+            answer = await self._redis.xread({self._key: cursor}, block=block_ms, count=500)
+            if not answer:
+                yield PING
+                continue
+            entries = cast(Entries, answer[0][1])  # type: ignore[index]
+            batch: list[Frame] = []
+            for entry_id, fields in entries:
+                if entry_id == END_ID:
+                    self.outcome = EndReason(fields[b"reason"].decode())
+                    if batch:
+                        yield batch
+                    return
+                batch.append(_decode(int(entry_id.split(b"-")[1]), fields))
+                cursor = entry_id
+            yield batch

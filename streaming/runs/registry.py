@@ -1,0 +1,107 @@
+"""The live runs of this process, and the heartbeat that keeps their rows marked alive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import uuid
+from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+from streaming import records
+from streaming.conf import conf
+
+if TYPE_CHECKING:
+    from streaming.runs.eventlog import EventLog
+    from streaming.runs.run import StreamRun
+
+logger = logging.getLogger(__name__)
+
+
+class LiveRuns:
+    """Track this event loop's live runs; while any exist, refresh their rows' heartbeat.
+
+    Logs of finished runs are kept for resumes: the most recent STREAM_LOG_RETAIN, for
+    STREAM_LOG_TTL_SECONDS.
+
+    One UPDATE per interval for all of them: a row whose heartbeat goes stale belongs to a
+    worker that died, and the sweep marks it `interrupted/worker_lost`.
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[uuid.UUID, StreamRun] = {}
+        # Streams per client address: live runs plus streams still opening.
+        self.per_client: Counter[str | None] = Counter()
+        self.opening = 0
+        self._beat: asyncio.Task[None] | None = None
+        self._retained: OrderedDict[uuid.UUID, tuple[float, EventLog]] = OrderedDict()
+
+    def add(self, run: StreamRun) -> None:
+        """Register a run that has started."""
+        self.runs[run.session_id] = run
+        self.per_client[run.client_address] += 1
+        if self._beat is None or self._beat.done():
+            self._beat = asyncio.create_task(
+                self._heartbeat(), name="stream-heartbeat", context=contextvars.Context()
+            )
+
+    def retire(self, run: StreamRun) -> None:
+        """Move a run that is ending from the live runs to the kept logs, in one step.
+
+        Its log stays readable throughout: resumes of the ending run follow it to its close.
+        """
+        if self.runs.pop(run.session_id, None) is not None:
+            self.per_client[run.client_address] -= 1
+            if not self.per_client[run.client_address]:
+                del self.per_client[run.client_address]
+        self._retained[run.session_id] = (asyncio.get_running_loop().time(), run.log)
+        while len(self._retained) > conf.log_retain:
+            self._retained.popitem(last=False)
+        if not self.runs and self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+
+    def retained(self, session_id: uuid.UUID) -> EventLog | None:
+        """Return a finished run's kept log, if it is still kept."""
+        entry = self._retained.get(session_id)
+        if entry is None:
+            return None
+        if asyncio.get_running_loop().time() - entry[0] > conf.log_ttl_seconds:
+            del self._retained[session_id]
+            return None
+        return entry[1]
+
+    async def _heartbeat(self) -> None:
+        while self.runs:
+            await asyncio.sleep(conf.heartbeat_seconds)
+            try:
+                await records.touch_sessions(list(self.runs))
+            except Exception as exc:  # A missed beat is retried; the streams go on.
+                logger.warning("Could not refresh the heartbeat of live sessions: %s", exc)
+
+
+_registries: WeakKeyDictionary[asyncio.AbstractEventLoop, LiveRuns] = WeakKeyDictionary()
+
+
+def live_runs() -> LiveRuns:
+    """Return the registry of the running event loop."""
+    loop = asyncio.get_running_loop()
+    registry = _registries.get(loop)
+    if registry is None:
+        registry = _registries[loop] = LiveRuns()
+    return registry
+
+
+def find_live_run(session_id: uuid.UUID) -> StreamRun | None:
+    """Return the live run of `session_id` on any event loop of this process, or None."""
+    for registry in list(_registries.values()):
+        if (run := registry.runs.get(session_id)) is not None:
+            return run
+    return None
+
+
+def all_live_runs() -> list[StreamRun]:
+    """Return the live runs of every event loop of this process."""
+    return [run for registry in list(_registries.values()) for run in list(registry.runs.values())]

@@ -1,0 +1,297 @@
+"""The run of one stream: deadline, cancellation, errors and the final record.
+
+A `StreamRun` drives its source in a task of its own, under the deadline, into an
+`EventLog`; transports read the log through `StreamRun.follow()`. The run is the only
+writer of the session's final record; every way a stream can end becomes one
+`EndReason` here, and nowhere else. Transports reach it through `guard.StreamGuardMixin`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from streaming import records
+from streaming.conf import conf
+from streaming.models import EndReason, Kind
+from streaming.runs import cancel as control
+from streaming.runs import redislog, shutdown
+from streaming.runs.eventlog import Comment, EventLog, Output
+from streaming.runs.registry import live_runs
+from streaming.sources.base import Event, SourceError
+from streaming.transports import backpressure as connection
+
+logger = logging.getLogger(__name__)
+
+LISTEN_RETRY_SECONDS = 0.5
+
+# The final frame a stream sends for each way of ending that still has a listener.
+PUBLIC_ENDINGS: dict[EndReason, tuple[str, str]] = {
+    EndReason.TIMEOUT: ("timeout", "The stream took longer than the server allows."),
+    EndReason.USER_CANCEL: ("cancelled", "The stream was cancelled."),
+    EndReason.ERROR: ("error", "The stream failed because of an internal error."),
+    EndReason.SERVER_SHUTDOWN: ("shutdown", "The server is restarting; the stream stopped."),
+}
+
+
+class StreamRun:
+    """Drive one source to its end under the deadline and record how it ended."""
+
+    def __init__(
+        self,
+        *,
+        session_id: uuid.UUID,
+        kind: Kind,
+        thread_id: str,
+        events: AsyncGenerator[Event, None],
+        client_address: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.client_address = client_address
+        self.kind = kind
+        self.thread_id = thread_id
+        self.loop = asyncio.get_running_loop()  # where it runs (cancels from elsewhere go here)
+        self.log = EventLog(max_events=conf.log_max_events, max_bytes=conf.log_max_bytes)
+        self.delivered = 0
+        self._events = events
+        self._readers = 0
+        self._stop_reason: EndReason | None = None
+        self._started = False
+        self._subscription: control.CancelSubscription | None = None
+        self._mirror: redislog.RedisLogWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._unread: asyncio.TimerHandle | None = None
+        # Until its first reader attaches, the log holds that reader's place from event 0;
+        # the first reader then holds it as its own.
+        self._first_reader: object | None = object()
+        self.log.hold(self._first_reader, 0)
+
+    @property
+    def outcome(self) -> EndReason | None:
+        """How the run ended, once it has."""
+        return self.log.outcome
+
+    async def start(self) -> None:
+        """Join the control plane, then start driving the source (once).
+
+        Runs start when their record opens, before any byte is sent: a cancel sent right
+        after the client read `X-Stream-Session-Id` finds the run subscribed, and shutdown
+        finds it live. With STREAM_ON_DISCONNECT=cancel, a run that no reader attaches to
+        within the cancel grace (its client left before the body began) is stopped.
+        """
+        if self._started:
+            return
+        self._started = True
+        if control.needs_layer():
+            self._subscription = await control.CancelSubscription.join(self.session_id)
+        # A fresh context: the run may outlive the request that started it, and must not
+        # inherit that request's thread for sync calls.
+        context = contextvars.Context()
+        name = f"stream-run-{self.session_id}"
+        redis_client = redislog.client()
+        if redis_client is not None:
+            self._mirror = context.run(redislog.RedisLogWriter, redis_client, self.session_id)
+        self._task = asyncio.create_task(self._drive(), name=name, context=context)
+        if self._subscription is not None:
+            self._listener = asyncio.create_task(
+                self._listen(self._subscription), name=f"{name}-cancel", context=context
+            )
+        live_runs().add(self)
+        self._unread = asyncio.get_running_loop().call_later(
+            conf.cancel_grace_seconds, self._never_read
+        )
+
+    def _never_read(self) -> None:
+        """Give up on the first reader (its client left before the body began)."""
+        if self._first_reader is not None:
+            self.log.release(self._first_reader)
+            self._first_reader = None
+        if conf.on_disconnect == "cancel" and self._readers == 0:
+            self.request_stop(EndReason.CLIENT_DISCONNECT)
+
+    def request_stop(self, reason: EndReason) -> None:
+        """Ask the run to end for `reason`, unless it has ended or is already ending."""
+        if self.outcome is None and self._stop_reason is None and self._task is not None:
+            self._stop_reason = reason
+            self._task.cancel()
+
+    async def stop(self, reason: EndReason) -> None:
+        """End the run for `reason` unless it has ended; wait (bounded) for its record."""
+        if self._task is not None:
+            self.request_stop(reason)
+            await records.survive_cancel(self._wait_finished())
+        if self.outcome is None and (self._task is None or self._task.done()):
+            # Never started, or cancelled before its first step: no ending ran yet.
+            await records.survive_cancel(self._close_unstarted(reason))
+
+    async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Yield what a transport sends (see EventLog.follow), counting this reader.
+
+        When the transport is cancelled or closed: with STREAM_ON_DISCONNECT=cancel the
+        last reader to go away stops the run (recorded as a client disconnect, a client
+        dropped for not reading, or a shutdown while the server stops); then the cancel is
+        re-raised.
+        """
+        self._readers += 1
+        if self._unread is not None:
+            self._unread.cancel()
+        reader, self._first_reader = self._first_reader or object(), None
+        try:
+            await self.start()
+            async with contextlib.aclosing(self.log.follow(after=after, reader=reader)) as outputs:
+                async for output in outputs:
+                    yield output
+                    if not isinstance(output, Comment):
+                        self.delivered = max(self.delivered, output[-1].id)
+        except (asyncio.CancelledError, GeneratorExit):
+            self._readers -= 1
+            if self._readers == 0 and conf.on_disconnect == "cancel":
+                await self.stop(_reader_gone())
+            raise
+        else:
+            self._readers -= 1
+
+    def cancel_requested(self) -> None:
+        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket)."""
+        logger.info("Stream %s: cancel requested", self.session_id)
+        self.request_stop(EndReason.USER_CANCEL)
+
+    async def _listen(self, subscription: control.CancelSubscription) -> None:
+        while True:
+            try:
+                await subscription.wait()
+                break
+            except Exception as exc:
+                # A passing channel-layer fault (Redis timing out under load) must not
+                # leave the stream deaf to cancels: listen again after a short pause.
+                logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
+        self.cancel_requested()
+
+    async def _drive(self) -> None:
+        reason, error, public = EndReason.NONE, "", None
+        deadline = asyncio.get_running_loop().time() + conf.timeout_seconds
+        scope = asyncio.timeout_at(deadline)
+        try:
+            # The deadline bounds every wait for the source's next event; this task never
+            # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
+            async with scope, contextlib.aclosing(self._events) as events:
+                async for event in events:
+                    self._append(event)
+                    if self.log.full():
+                        await self.log.room()
+        except TimeoutError as exc:
+            if scope.expired():
+                reason = EndReason.TIMEOUT
+            else:
+                reason, (error, public) = EndReason.ERROR, self._failed(exc)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                # Not ours: the event loop is going away with the process.
+                await self._finish(EndReason.SERVER_SHUTDOWN, "")
+                raise
+            reason = self._stop_reason
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except Exception as exc:
+            reason, (error, public) = EndReason.ERROR, self._failed(exc)
+        await self._finish(reason, error, public_error=public)
+
+    def _append(self, event: Event) -> None:
+        frame = self.log.append(event)
+        if self._mirror is not None:
+            self._mirror.add(frame)
+
+    def _failed(self, exc: Exception) -> tuple[str, str | None]:
+        """Log a failure; return its internal detail and, for a SourceError, its public text."""
+        error = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+        logger.error("Stream %s failed: %s", self.session_id, error, exc_info=exc)
+        return error, exc.public_message if isinstance(exc, SourceError) else None
+
+    async def _close_unstarted(self, reason: EndReason) -> None:
+        async with contextlib.aclosing(self._events):
+            pass
+        await self._finish(reason, "")
+
+    async def _finish(
+        self, reason: EndReason, error: str, *, public_error: str | None = None
+    ) -> None:
+        """Record the end, then send the guard's final frame where someone listens.
+
+        `public_error` replaces the generic text of a failure's `error` frame.
+        """
+        if self.outcome is not None or self.log.closed:
+            return
+        live_runs().retire(self)
+        if self._unread is not None:
+            self._unread.cancel()
+        if self._listener is not None and self._listener is not asyncio.current_task():
+            self._listener.cancel()
+        ending = PUBLIC_ENDINGS.get(reason)
+        if ending is not None and public_error:
+            ending = (ending[0], public_error)
+        last_id = self.log.last_id + (1 if ending else 0)
+        gone = reason in (EndReason.CLIENT_DISCONNECT, EndReason.SLOW_CLIENT)
+        delivered = self.delivered if gone else last_id
+        try:
+            await records.survive_cancel(
+                records.finish_session(
+                    self.session_id,
+                    reason=reason,
+                    events_sent=delivered,
+                    last_event_id=last_id,
+                    error=error,
+                )
+            )
+        except Exception as exc:
+            # The stream still ends for its readers; the stale-session sweep ends the row.
+            logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
+        if ending is not None:
+            self._append(self._error_event(*ending))
+        self.log.close(reason)
+        _log_end(self.session_id, reason, delivered)
+        if self._mirror is not None:
+            await records.survive_cancel(self._mirror.close(reason))
+        if self._subscription is not None:
+            await records.survive_cancel(self._subscription.leave())
+
+    def _error_event(self, public_reason: str, message: str) -> Event:
+        data: dict[str, Any] = {"error": message, "reason": public_reason}
+        if self.kind == Kind.CHAT:
+            data = {"thread_id": self.thread_id, **data}
+        return Event("error", data)
+
+    async def _wait_finished(self) -> None:
+        assert self._task is not None
+        done, _ = await asyncio.wait({self._task}, timeout=conf.cancel_grace_seconds)
+        if not done:
+            logger.warning(
+                "Stream %s did not finish within %.1f s of being stopped",
+                self.session_id,
+                conf.cancel_grace_seconds,
+            )
+
+
+def _reader_gone() -> EndReason:
+    """Return why the last reader of a run went away."""
+    if shutdown.in_progress():
+        return EndReason.SERVER_SHUTDOWN
+    if connection.stalled():
+        return EndReason.SLOW_CLIENT
+    return EndReason.CLIENT_DISCONNECT
+
+
+def _log_end(session_id: uuid.UUID, reason: EndReason, delivered: int) -> None:
+    if reason is EndReason.NONE:
+        logger.info("Stream %s completed after %d events", session_id, delivered)
+    elif reason is EndReason.ERROR:
+        return  # Logged with its exception where it happened.
+    else:
+        logger.info("Stream %s ended: %s after %d events", session_id, reason.label, delivered)

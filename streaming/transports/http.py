@@ -1,0 +1,255 @@
+"""The HTTP transport: SSE stream views and the small JSON endpoints beside them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from streaming import records
+from streaming.api.access import require_token
+from streaming.api.bodies import ApiError, read_json_object, validate
+from streaming.api.requests import ChatRequest, ProseRequest
+from streaming.conf import conf
+from streaming.models import StreamSession, Transport
+from streaming.runs.cancel import CancelOutcome, request_cancel
+from streaming.runs.eventlog import Comment, Followable
+from streaming.runs.opening import ClientInfo, StreamGuardMixin
+from streaming.runs.registry import live_runs
+from streaming.sources import chat_source
+from streaming.transports import sse
+
+logger = logging.getLogger(__name__)
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """Stream a run's (or a kept log's) frames as Server-Sent Events."""
+
+    def __init__(self, stream: Followable, *, session_id: uuid.UUID, after: int = 0) -> None:
+        self._body = _sse_body(stream, after)
+        super().__init__(self._body, headers=sse.stream_headers(str(session_id)))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django's ASGI handler closes what `aiter(response)` returns when the client goes
+        # away; its default wraps our iterator in generators that it never closes. Hand it
+        # ours, so the guard's cleanup runs at once instead of at garbage collection.
+        return self._body
+
+
+async def _sse_body(stream: Followable, after: int) -> AsyncGenerator[bytes, None]:
+    async with contextlib.aclosing(stream.follow(after=after)) as frames:
+        async for output in frames:
+            if isinstance(output, Comment):
+                yield sse.encode_comment(output.text)
+            else:
+                yield sse.encode_frames(output)
+
+
+class ApiView(View):
+    """A JSON endpoint: every refusal, a method it does not serve included, is `{"detail"}`."""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        """Return the view, exempt from CSRF checks (the API takes tokens, never cookies).
+
+        Django's check would answer an unsafe method with an HTML 403 before the view can.
+        """
+        return csrf_exempt(super().as_view(**initkwargs))
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Answer 405 as FastAPI does, with the methods this endpoint serves."""
+        served = [method.upper() for method in self.http_method_names if hasattr(self, method)]
+        allow = {"Allow": ", ".join(served)}
+        response = ApiError(405, "Method Not Allowed", headers=allow).response()
+        if not self.view_is_async:
+            return response
+
+        async def answer() -> HttpResponse:
+            return response
+
+        return answer()
+
+
+class ApiNotFoundView(ApiView):
+    """Any other path under `/api/` (a malformed session id too): 404, whatever the method."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Answer 404 in the API's shape."""
+        return ApiError(404, "Not Found").response()
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    """Return the client's address and user agent."""
+    return ClientInfo(
+        address=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+class ChatStreamView(StreamGuardMixin, ApiView):
+    """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        """Validate the request, record the session, stream its events."""
+        try:
+            require_token(request.headers)
+            chat = validate(ChatRequest, read_json_object(request))
+            run = await self.open_chat_stream(
+                chat, transport=Transport.SSE, client=client_info(request)
+            )
+        except ApiError as exc:
+            return exc.response()
+        return EventStreamResponse(run, session_id=run.session_id)
+
+
+class ProseStreamView(StreamGuardMixin, ApiView):
+    """`POST /api/prose/generate`: the prose writer's stream."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        """Validate the request, record the session, stream the text."""
+        try:
+            require_token(request.headers)
+            prose = validate(ProseRequest, read_json_object(request))
+            run = await self.open_prose_stream(
+                prose, transport=Transport.SSE, client=client_info(request)
+            )
+        except ApiError as exc:
+            return exc.response()
+        return EventStreamResponse(run, session_id=run.session_id)
+
+
+class ConfigView(ApiView):
+    """`GET /api/config`: the server's configuration in deer-flow's shape."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Return the RAG provider and the models the chat source offers."""
+        source = chat_source(conf.chat_source)
+        models: dict[str, list[str]] = getattr(source, "models", {"basic": [], "reasoning": []})
+        return JsonResponse({"rag": {"provider": None}, "models": models})
+
+
+class SessionStreamView(StreamGuardMixin, ApiView):
+    """`GET /api/sessions/<uuid>/stream`: replay after `Last-Event-ID`, then follow live."""
+
+    async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
+        """Stream the session's events after the id the client last saw."""
+        try:
+            require_token(request.headers)
+            after = _last_event_id(request)
+            stream = await self.open_resume(session_id, after=after)
+        except ApiError as exc:
+            return exc.response()
+        return EventStreamResponse(stream, session_id=session_id, after=after)
+
+
+# Far above any stream's event count, within Redis stream ids and int()'s digit limit.
+MAX_EVENT_ID = 10**18 - 1
+
+
+def _last_event_id(request: HttpRequest) -> int:
+    """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    raw = raw.strip()
+    digits = raw.lstrip("0") or "0"
+    # ASCII only: str.isdigit() also accepts digits that int() refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit() and len(digits) <= len(str(MAX_EVENT_ID))):
+        raise ApiError(422, "Last-Event-ID must be a non-negative integer.")
+    return int(digits)
+
+
+class SessionDetailView(ApiView):
+    """`GET /api/sessions/<uuid>`: one session's record."""
+
+    async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+        """Return the session as JSON, or 404."""
+        try:
+            require_token(request.headers)
+            session = await records.get_session(session_id)
+            if session is None:
+                raise ApiError(404, "No such session.")
+        except ApiError as exc:
+            return exc.response()
+        return JsonResponse(session_json(session))
+
+
+def session_json(session: StreamSession) -> dict[str, Any]:
+    """Return the public fields of a session record."""
+    return {
+        "id": str(session.id),
+        "kind": session.kind,
+        "transport": session.transport,
+        "thread_id": session.thread_id,
+        "status": session.status,
+        "end_reason": session.end_reason,
+        "started_at": session.started_at.isoformat(),
+        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "duration_seconds": session.duration_seconds,
+        "events_sent": session.events_sent,
+        "last_event_id": session.last_event_id,
+        "source": session.source,
+    }
+
+
+class SessionCancelView(ApiView):
+    """`POST /api/sessions/<uuid>/cancel`: end a live stream, on whichever worker runs it."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+        """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
+        try:
+            require_token(request.headers)
+            outcome = await request_cancel(session_id)
+        except ApiError as exc:
+            return exc.response()
+        if outcome is CancelOutcome.NOT_FOUND:
+            return ApiError(404, "No such session.").response()
+        if outcome is CancelOutcome.ALREADY_ENDED:
+            return ApiError(409, "The session has already ended; nothing was changed.").response()
+        return JsonResponse({"id": str(session_id), "status": "cancelling"}, status=202)
+
+
+class HealthView(ApiView):
+    """`GET /healthz`: 200 when the database and the channel layer answer, else 503."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Check the database and the channel layer."""
+        checks = {
+            "database": await _check(records.ping_database),
+            "channel_layer": await _check(_ping_layer),
+        }
+        healthy = all(value == "ok" for value in checks.values())
+        load = {"live_streams": len(live_runs().runs), "tasks": len(asyncio.all_tasks())}
+        return JsonResponse(
+            {"status": "ok" if healthy else "error", **checks, **load},
+            status=200 if healthy else 503,
+        )
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await probe()
+    except Exception as exc:
+        logger.warning("Health check %s failed: %s", probe.__name__, exc)
+        return "error"
+    return "ok"
+
+
+async def _ping_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    await layer.group_send("healthz", {"type": "healthz.ping"})

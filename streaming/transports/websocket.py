@@ -1,0 +1,175 @@
+"""The WebSocket transport: one stream at a time per socket, through the same guard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from streaming.api.access import token_is_valid
+from streaming.api.bodies import ApiError, validate
+from streaming.api.requests import ChatRequest, ProseRequest
+from streaming.conf import conf
+from streaming.models import EndReason, Transport
+from streaming.runs.cancel import request_cancel
+from streaming.runs.eventlog import Comment, Followable
+from streaming.runs.frames import encode_json, json_data, utf8_safe
+from streaming.runs.opening import ClientInfo, StreamGuardMixin, StreamRun
+
+logger = logging.getLogger(__name__)
+
+# Close code for a refused token (4000-4999 are the application's own).
+CLOSE_UNAUTHORIZED = 4401
+
+
+class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Run chat and prose streams over a WebSocket (contract §5)."""
+
+    stream: Followable | None = None
+    session_id: uuid.UUID | None = None
+    pump: asyncio.Task[None] | None = None
+    connected = False
+
+    async def connect(self) -> None:
+        """Accept the socket when the token (if one is configured) is right."""
+        if not token_is_valid(self._authorization()):
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.connected = True
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        """Cancel the running stream (recorded as a client disconnect) and wait for it."""
+        self.connected = False
+        pump = self.pump
+        if pump is not None and not pump.done():
+            pump.cancel()
+            await asyncio.wait({pump}, timeout=conf.cancel_grace_seconds)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Parse one message; a message that is not a JSON object gets an error reply."""
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > conf.max_body_bytes:
+            await self._reply_error(f"Message is larger than {conf.max_body_bytes} bytes.")
+            return
+        try:
+            content = json.loads(text_data if text_data is not None else (bytes_data or b""))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            await self._reply_error("Message is not valid JSON.")
+            return
+        if not isinstance(content, dict):
+            await self._reply_error("Message must be a JSON object.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        """Act on a message: start a stream, or cancel the running one."""
+        kind = content.get("type")
+        if kind in ("chat.start", "prose.start", "resume") and self._busy():
+            await self._reply_error("A stream is already running on this socket.")
+        elif kind in ("chat.start", "prose.start"):
+            await self._start(kind, content.get("request", {}))
+        elif kind == "resume":
+            await self._resume(content.get("session_id"), content.get("last_event_id", 0))
+        elif kind == "cancel":
+            await self._cancel()
+        else:
+            await self._reply_error(f"Unknown message type: {kind!r}.")
+
+    def _busy(self) -> bool:
+        return self.pump is not None and not self.pump.done()
+
+    async def _cancel(self) -> None:
+        if not self._busy() or self.session_id is None:
+            await self._reply_error("No stream is running.")
+        elif isinstance(self.stream, StreamRun):
+            self.stream.request_stop(EndReason.USER_CANCEL)
+        else:  # A resumed stream that runs elsewhere: ask it over the control plane.
+            await request_cancel(self.session_id)
+
+    async def _resume(self, session_id: Any, last_event_id: Any) -> None:
+        try:
+            target = uuid.UUID(str(session_id))
+        except ValueError:
+            await self._reply_error("`session_id` must be a session's UUID.")
+            return
+        if not isinstance(last_event_id, int) or last_event_id < 0:
+            await self._reply_error("`last_event_id` must be a non-negative integer.")
+            return
+        try:
+            stream = await self.open_resume(target, after=last_event_id)
+        except ApiError as exc:
+            await self._reply_error(exc.detail)
+            return
+        self._begin(target, stream, after=last_event_id)
+
+    async def _start(self, kind: str, request: Any) -> None:
+        if not isinstance(request, dict):
+            await self._reply_error("`request` must be a JSON object.")
+            return
+        client = self._client()
+        try:
+            if kind == "chat.start":
+                chat = validate(ChatRequest, request)
+                run = await self.open_chat_stream(
+                    chat, transport=Transport.WEBSOCKET, client=client
+                )
+            else:
+                prose = validate(ProseRequest, request)
+                run = await self.open_prose_stream(
+                    prose, transport=Transport.WEBSOCKET, client=client
+                )
+        except ApiError as exc:
+            await self._reply_error(exc.detail)
+            return
+        await self.send_json({"type": "session", "session_id": str(run.session_id)})
+        self._begin(run.session_id, run)
+
+    def _begin(self, session_id: uuid.UUID, stream: Followable, *, after: int = 0) -> None:
+        self.session_id, self.stream = session_id, stream
+        self.pump = asyncio.create_task(self._pump(stream, after), name=f"ws-{session_id}")
+
+    async def _pump(self, stream: Followable, after: int) -> None:
+        """Send the stream's events, then how it ended."""
+        async with contextlib.aclosing(stream.follow(after=after)) as frames:
+            async for output in frames:
+                if isinstance(output, Comment) or not self.connected:
+                    continue
+                for frame in output:
+                    # The data is already JSON (encoded once, in the log): splice it in.
+                    message = (
+                        f'{{"type":"event","id":{frame.id},'
+                        f'"event":{encode_json(frame.name)},"data":{json_data(frame)}}}'
+                    )
+                    await self.send(text_data=utf8_safe(message))
+        if self.connected:
+            outcome = stream.outcome or EndReason.NONE
+            await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
+
+    async def _reply_error(self, detail: Any) -> None:
+        if self.connected:
+            await self.send_json({"type": "error", "detail": detail})
+
+    def _client(self) -> ClientInfo:
+        client = self.scope.get("client") or (None, None)
+        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
+        return ClientInfo(
+            address=client[0],
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+        )
+
+    def _authorization(self) -> str:
+        """Return the bearer credentials: the header, or `?token=` (browsers cannot set it)."""
+        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
+        header = headers.get(b"authorization", b"").decode("latin-1")
+        if header:
+            return header
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = query.get("token", [""])[0]
+        return f"Bearer {token}" if token else ""

@@ -1,0 +1,368 @@
+"""The OpenAPI document stays true: valid 3.1, every route, and what the views really do."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, cast
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+from django.urls import URLPattern, get_resolver
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator
+
+from streaming.api.openapi import openapi_document
+from streaming.transports.http import ApiNotFoundView
+from tests.conftest import use_source
+from tests.support.asgi import HttpExchange, post_json, request
+from tests.support.rows import make_session
+from tests.support.sources import Probe
+from tests.support.sseparse import parse
+
+DOC = openapi_document()
+COMPONENTS = DOC["components"]
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """Return a validator of `schema`, with the document's components for its `$ref`s."""
+    return Draft202012Validator(
+        {**schema, "components": COMPONENTS}, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def resolve(item: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local `$ref` (`#/components/...`) to what it names."""
+    while "$ref" in item:
+        _, group, name = item["$ref"].removeprefix("#/").split("/")
+        item = COMPONENTS[group][name]
+    return item
+
+
+def event_branches(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the documented event schemas of a stream, by event name."""
+    schema = resolve(schema)
+    if "anyOf" in schema:
+        return {k: v for part in schema["anyOf"] for k, v in event_branches(part).items()}
+    return {branch["properties"]["event"]["const"]: branch for branch in schema["oneOf"]}
+
+
+def assert_documented(exchange: HttpExchange, path: str, method: str) -> Any:
+    """Assert the answer is documented: status, media type, headers, body; return the body."""
+    response = resolve(DOC["paths"][path][method]["responses"][str(exchange.status)])
+    for header in response.get("headers", {}):
+        assert header.lower() in exchange.headers, header
+    ((media_type, content),) = response["content"].items()
+    assert exchange.headers["content-type"].split(";")[0] == media_type
+    if media_type == "application/json":
+        body = json.loads(exchange.body)
+        validator(content["schema"]).validate(body)
+        return body
+    assert media_type == "text/event-stream"
+    branches = event_branches(content["schema"])
+    frames = parse(exchange.body)
+    for frame in frames:
+        branch = branches[frame.event]
+        validator(branch).validate({"id": frame.id, "event": frame.event, "data": frame.data})
+        if content_schema := branch["properties"]["data"].get("contentSchema"):
+            validator(content_schema).validate(frame.json())
+    return frames
+
+
+# The document itself.
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    OpenAPIV31SpecValidator(DOC).validate()
+    assert DOC["openapi"].startswith("3.1.")
+
+
+@override_settings(STREAM_API_TOKEN="s3cret")
+async def test_document_is_served_without_a_token() -> None:
+    exchange = await request("GET", "/api/openapi.json")
+    assert exchange.status == 200
+    assert exchange.headers["content-type"] == "application/json"
+    assert json.loads(await exchange.read_all()) == DOC
+
+
+def test_every_route_is_documented_and_every_path_is_a_route() -> None:
+    prefix, resolver = get_resolver().namespace_dict["streaming"]
+    routes: dict[str, set[str]] = {}
+    patterns = list(resolver.url_patterns)
+    # The catch-all answers 404 to every method on the rest of /api/; it must come last.
+    assert patterns[-1].callback.view_class is ApiNotFoundView  # type: ignore[union-attr]
+    for pattern in patterns[:-1]:
+        assert isinstance(pattern, URLPattern)
+        route = prefix + str(pattern.pattern)
+        for converter, name in re.findall(r"<(\w+):(\w+)>", route):
+            assert converter == "uuid"
+            documented = resolve(DOC["paths"][_openapi_path(route)])["parameters"]
+            assert {"name": name, "in": "path", "required": True} | {
+                "schema": {"type": "string", "format": "uuid"}
+            } in documented
+        view = pattern.callback.view_class  # type: ignore[attr-defined]
+        methods = {m for m in view.http_method_names if m != "options" and hasattr(view, m)}
+        routes[_openapi_path(route)] = methods
+
+    documented = {path: set(item) - {"parameters"} for path, item in DOC["paths"].items()}
+    assert documented == routes
+
+
+def _openapi_path(route: str) -> str:
+    return "/" + re.sub(r"<\w+:(\w+)>", r"{\1}", route)
+
+
+def test_token_is_documented_where_the_views_check_it() -> None:
+    scheme = COMPONENTS["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    guarded = {
+        (path, method)
+        for path, item in DOC["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters" and "security" in operation
+    }
+    assert guarded == {
+        ("/api/chat/stream", "post"),
+        ("/api/prose/generate", "post"),
+        ("/api/sessions/{session_id}", "get"),
+        ("/api/sessions/{session_id}/cancel", "post"),
+        ("/api/sessions/{session_id}/stream", "get"),
+    }
+
+
+@override_settings(STREAM_API_TOKEN="s3cret")
+@pytest.mark.parametrize(
+    ("method", "path", "guarded"),
+    [
+        ("POST", "/api/chat/stream", True),
+        ("POST", "/api/prose/generate", True),
+        ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001", True),
+        ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/cancel", True),
+        ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001/stream", True),
+        ("GET", "/api/config", False),
+        ("GET", "/healthz", False),
+        ("GET", "/api/openapi.json", False),
+    ],
+)
+async def test_views_check_the_token_where_documented(
+    method: str, path: str, guarded: bool
+) -> None:
+    exchange = await request(method, path)
+    await exchange.read_all()
+    assert (exchange.status == 401) is guarded
+    if guarded:
+        assert_documented(
+            exchange,
+            path.replace("00000000-0000-0000-0000-000000000001", "{session_id}"),
+            method.lower(),
+        )
+
+
+# Request bodies: what the document allows, the views accept.
+
+CHAT_SCHEMA = {**COMPONENTS["schemas"]["ChatRequest"], "components": COMPONENTS}
+PROSE_SCHEMA = {**COMPONENTS["schemas"]["ProseRequest"], "components": COMPONENTS}
+# A non-empty `mcp_settings` is well-formed but refused with 403 (below) unless MCP is on.
+CHAT_BODIES = from_schema(CHAT_SCHEMA).map(
+    lambda body: {**cast(dict[str, Any], body), "mcp_settings": None}
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=CHAT_BODIES)
+async def test_any_documented_chat_body_streams(body: dict[str, Any]) -> None:
+    exchange = await post_json("/api/chat/stream", body)
+    await exchange.read_all()
+    frames = assert_documented(exchange, "/api/chat/stream", "post")
+    assert exchange.status == 200
+    assert frames
+    assert frames[-1].event != "error"
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=from_schema(PROSE_SCHEMA))
+async def test_any_documented_prose_body_streams(body: dict[str, Any]) -> None:
+    exchange = await post_json("/api/prose/generate", body)
+    await exchange.read_all()
+    frames = assert_documented(exchange, "/api/prose/generate", "post")
+    assert exchange.status == 200
+    assert all(frame.event == "message" for frame in frames)
+
+
+async def test_non_empty_mcp_settings_are_403_as_documented() -> None:
+    exchange = await post_json("/api/chat/stream", {"mcp_settings": {"servers": {}}})
+    await exchange.read_all()
+    assert exchange.status == 403
+    assert_documented(exchange, "/api/chat/stream", "post")
+
+
+# ... and what the views refuse, the document refuses too.
+
+JSON_TEXT = st.text(max_size=8)  # JSON text: no lone surrogates (RFC 8259 strings are Unicode)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def near(schema: dict[str, Any], fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Return documented bodies with up to two fields set to any JSON value."""
+    changes = st.dictionaries(st.sampled_from(fields), JSON_VALUES, max_size=2)
+    return st.builds(lambda body, changed: body | changed, from_schema(schema), changes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=st.tuples(st.just("/api/chat/stream"), near(CHAT_SCHEMA, list(CHAT_SCHEMA["properties"])))
+    | st.tuples(
+        st.just("/api/prose/generate"), near(PROSE_SCHEMA, list(PROSE_SCHEMA["properties"]))
+    )
+)
+async def test_what_the_views_refuse_the_document_refuses(case: tuple[str, dict[str, Any]]) -> None:
+    path, body = case
+    schema = CHAT_SCHEMA if path == "/api/chat/stream" else PROSE_SCHEMA
+    allowed = validator(schema).is_valid(body)
+    exchange = await post_json(path, body)
+    await exchange.read_all()
+    assert_documented(exchange, path, "post")
+    if exchange.status == 422:
+        assert not allowed, json.loads(exchange.body)
+    if allowed:
+        assert exchange.status == 200 or (exchange.status == 403 and body.get("mcp_settings"))
+
+
+@pytest.mark.parametrize(
+    "body", [{"debug": "true"}, {"auto_accepted_plan": 1}, {"max_step_num": "4"}]
+)
+async def test_the_views_also_accept_what_pydantic_converts_as_deer_flow_does(
+    body: dict[str, Any],
+) -> None:
+    # The document describes what clients send; like FastAPI, the views are lenient.
+    assert not validator(CHAT_SCHEMA).is_valid(body)
+    exchange = await post_json("/api/chat/stream", body)
+    await exchange.read_all()
+    assert exchange.status == 200
+    assert "lax" in DOC["info"]["description"]
+
+
+# Responses: every answer of the JSON endpoints and the streams matches the document.
+
+
+async def test_config_and_health_answers_are_documented() -> None:
+    for path in ("/api/config", "/healthz"):
+        exchange = await request("GET", path)
+        await exchange.read_all()
+        assert exchange.status == 200
+        assert_documented(exchange, path, "get")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "settings_"),
+    [
+        (b"{nope", 400, {}),
+        (b'{"max_step_num": 0}', 422, {}),
+        (b'{"messages": [' + b'{"role": "user", "content": "x"},' * 40 + b"{}]}", 413, {}),
+        (b"{}", 503, {"STREAM_MAX_STREAMS": 0}),
+    ],
+)
+async def test_refusals_of_a_stream_are_documented(
+    raw: bytes, status: int, settings_: dict[str, Any]
+) -> None:
+    with override_settings(STREAM_MAX_BODY_BYTES=1000, **settings_):
+        exchange = await request(
+            "POST", "/api/chat/stream", body=raw, headers={"content-type": "application/json"}
+        )
+        await exchange.read_all()
+    assert exchange.status == status
+    assert_documented(exchange, "/api/chat/stream", "post")
+
+
+@use_source("IdleSource")
+async def test_a_session_cancelled_and_resumed_answers_as_documented(probe: Probe) -> None:
+    stream = await post_json("/api/chat/stream", {"thread_id": "doc"})
+    await stream.read_until(b"id: 1\n")
+    session_id = stream.headers["x-stream-session-id"]
+    session_path = f"/api/sessions/{session_id}"
+
+    running = await request("GET", session_path)
+    await running.read_all()
+    cancel = await request("POST", f"{session_path}/cancel")
+    await cancel.read_all()
+    await stream.read_all()
+    again = await request("POST", f"{session_path}/cancel")
+    await again.read_all()
+    ended = await request("GET", session_path)
+    await ended.read_all()
+    replay = await request("GET", f"{session_path}/stream", headers={"last-event-id": "1"})
+    await replay.read_all()
+
+    assert [e.status for e in (running, cancel, again, ended, replay)] == [200, 202, 409, 200, 200]
+    assert assert_documented(running, "/api/sessions/{session_id}", "get")["status"] == "running"
+    assert assert_documented(cancel, "/api/sessions/{session_id}/cancel", "post")
+    assert assert_documented(again, "/api/sessions/{session_id}/cancel", "post")
+    assert assert_documented(ended, "/api/sessions/{session_id}", "get")["status"] == "cancelled"
+    frames = assert_documented(stream, "/api/chat/stream", "post")
+    assert frames[-1].json()["reason"] == "cancelled"
+    resumed = assert_documented(replay, "/api/sessions/{session_id}/stream", "get")
+    assert [f.id for f in resumed] == ["2"]
+
+
+async def test_unknown_and_forgotten_sessions_answer_as_documented() -> None:
+    forgotten = (await sync_to_async(make_session)()).id
+    answers = {
+        ("get", "/api/sessions/{session_id}", "00000000-0000-0000-0000-000000000002"): 404,
+        ("post", "/api/sessions/{session_id}/cancel", "00000000-0000-0000-0000-000000000002"): 404,
+        ("get", "/api/sessions/{session_id}/stream", "00000000-0000-0000-0000-000000000002"): 404,
+        ("get", "/api/sessions/{session_id}/stream", str(forgotten)): 410,
+    }
+    for (method, path, session_id), status in answers.items():
+        exchange = await request(method.upper(), path.replace("{session_id}", session_id))
+        await exchange.read_all()
+        assert exchange.status == status
+        assert_documented(exchange, path, method)
+    bad_id = await request(
+        "GET", f"/api/sessions/{forgotten}/stream", headers={"last-event-id": "x"}
+    )
+    await bad_id.read_all()
+    assert bad_id.status == 422
+    assert_documented(bad_id, "/api/sessions/{session_id}/stream", "get")
+
+
+async def test_chat_events_are_documented() -> None:
+    question = [{"role": "user", "content": "Q?"}]
+    runs = [
+        ("demo", {"messages": question, "auto_accepted_plan": True}),
+        ("demo", {"messages": question, "enable_deep_thinking": True}),
+        ("tests.support.sources.FailingSource", {}),
+    ]
+    seen = set()
+    for source, body in runs:
+        with override_settings(STREAM_CHAT_SOURCE=source):
+            exchange = await post_json("/api/chat/stream", body)
+            await exchange.read_all()
+        seen |= {frame.event for frame in assert_documented(exchange, "/api/chat/stream", "post")}
+    # Every documented event but `citations`, which no source here sends.
+    assert seen == set(event_branches(_ref("ChatEvent"))) - {"citations"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+@override_settings(STREAM_DEMO_DELAY_MS=50, STREAM_TIMEOUT_SECONDS=0.12)
+async def test_prose_error_event_is_documented() -> None:
+    exchange = await post_json("/api/prose/generate", {"prompt": "text", "option": "longer"})
+    await exchange.read_all()
+    frames = assert_documented(exchange, "/api/prose/generate", "post")
+    assert frames[-1].event == "error"
+    assert frames[-1].json()["reason"] == "timeout"

@@ -1,0 +1,139 @@
+"""Every way a stream ends: the last frame on the wire and the row in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from django.test import override_settings
+
+from streaming.models import EndReason, Status, StreamSession
+from tests.conftest import use_source
+from tests.support.asgi import post_json
+from tests.support.sources import Probe
+from tests.support.sseparse import parse
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def session_of(exchange) -> StreamSession:
+    return await StreamSession.objects.aget(pk=exchange.headers["x-stream-session-id"])
+
+
+@use_source("CountingSource")
+async def test_completed_stream_records_completion(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {"messages": []})
+    frames = parse(await exchange.read_all())
+
+    assert [f.id for f in frames] == ["1", "2", "3", "4", "5"]
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.COMPLETED, "")
+    assert (session.events_sent, session.last_event_id) == (5, 5)
+    assert session.ended_at is not None
+    assert probe.cleanup_reason == "complete"
+
+
+@use_source("CountingSource")
+async def test_disconnect_mid_stream_cancels_source_and_records_it(
+    probe: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe.events, probe.delay = 1000, 0.005
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_until(b"id: 3\n")
+
+    await exchange.disconnect()
+
+    assert probe.cleaned.is_set()
+    assert probe.cleanup_reason == "cancelled"
+    produced = probe.produced
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.CLIENT_DISCONNECT)
+    assert 3 <= session.events_sent <= session.last_event_id <= produced < 1000
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await asyncio.sleep(0.05)  # a source that kept running would produce more by now
+    assert probe.produced == produced
+
+
+@use_source("IdleSource")
+async def test_disconnect_while_source_idle(probe: Probe, caplog: pytest.LogCaptureFixture) -> None:
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_until(b"id: 1\n")
+
+    await exchange.disconnect()
+
+    assert probe.cleanup_reason == "cancelled"
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.CLIENT_DISCONNECT)
+    assert session.events_sent == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@use_source("IdleSource")
+@override_settings(STREAM_TIMEOUT_SECONDS=0.2)
+async def test_deadline_ends_with_timeout_frame(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {"thread_id": "t-1"})
+    frames = parse(await exchange.read_all())
+
+    assert frames[-1].event == "error"
+    assert frames[-1].id == "2"
+    assert frames[-1].json() == {
+        "thread_id": "t-1",
+        "error": "The stream took longer than the server allows.",
+        "reason": "timeout",
+    }
+    assert probe.cleanup_reason == "cancelled"
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.TIMED_OUT, EndReason.TIMEOUT)
+    assert session.last_event_id == 2
+
+
+@use_source("IdleSource")
+@override_settings(STREAM_TIMEOUT_SECONDS=30)
+async def test_disconnect_inside_deadline_scope_is_a_disconnect(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_until(b"id: 1\n")
+
+    await exchange.disconnect()
+
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.CLIENT_DISCONNECT)
+
+
+@use_source("FailingSource")
+async def test_source_error_sends_generic_frame_and_keeps_detail_internal(
+    probe: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    exchange = await post_json("/api/chat/stream", {"thread_id": "t-2"})
+    body = await exchange.read_all()
+    frames = parse(body)
+
+    assert [f.event for f in frames] == ["message_chunk", "message_chunk", "error"]
+    assert frames[-1].json() == {
+        "thread_id": "t-2",
+        "error": "The stream failed because of an internal error.",
+        "reason": "error",
+    }
+    assert b"SECRET" not in body
+    assert b"exploded" not in body
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.FAILED, EndReason.ERROR)
+    assert "upstream exploded" in session.error
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert str(session.id) in errors[0].getMessage()
+
+
+@use_source("IdleSource")
+@override_settings(STREAM_HEARTBEAT_SECONDS=0.05)
+async def test_heartbeat_comments_while_source_is_silent(probe: Probe) -> None:
+    exchange = await post_json("/api/chat/stream", {})
+    await exchange.read_until(b"id: 1\n")
+    await exchange.read_until(b": ping\n\n" * 2)
+    probe.gate.set()
+    body = await exchange.read_all()
+
+    assert body.startswith(b": stream open\n\n")
+    assert [f.data for f in parse(body)][-1].endswith('"finish_reason":"stop"}')
+    session = await session_of(exchange)
+    assert session.status == Status.COMPLETED
