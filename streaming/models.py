@@ -7,6 +7,10 @@ from typing import ClassVar
 
 from django.db import models
 
+from streaming.runs.endings import STOPPED_STATUSES, EndReason, Status
+
+__all__ = ["CancelledSession", "EndReason", "Kind", "Status", "StreamSession", "Transport"]
+
 
 class Kind(models.TextChoices):
     """Which stream a session serves."""
@@ -20,47 +24,6 @@ class Transport(models.TextChoices):
 
     SSE = "sse", "SSE"
     WEBSOCKET = "websocket", "WebSocket"
-
-
-class Status(models.TextChoices):
-    """Where a session is in its life."""
-
-    RUNNING = "running", "running"
-    COMPLETED = "completed", "completed"
-    CANCELLED = "cancelled", "cancelled"
-    TIMED_OUT = "timed_out", "timed out"
-    FAILED = "failed", "failed"
-    INTERRUPTED = "interrupted", "interrupted"
-
-
-class EndReason(models.TextChoices):
-    """Why a session that did not complete ended."""
-
-    NONE = "", "none"
-    CLIENT_DISCONNECT = "client_disconnect", "client disconnected"
-    SLOW_CLIENT = "slow_client", "client stopped reading"
-    USER_CANCEL = "user_cancel", "cancelled by a user"
-    TIMEOUT = "timeout", "deadline passed"
-    ERROR = "error", "the source failed"
-    SERVER_SHUTDOWN = "server_shutdown", "server shut down"
-    WORKER_LOST = "worker_lost", "worker lost"
-
-    @property
-    def status(self) -> Status:
-        """Return the final status this reason ends a session in."""
-        return END_STATUS[self]
-
-
-END_STATUS = {
-    EndReason.NONE: Status.COMPLETED,
-    EndReason.CLIENT_DISCONNECT: Status.CANCELLED,
-    EndReason.SLOW_CLIENT: Status.CANCELLED,
-    EndReason.USER_CANCEL: Status.CANCELLED,
-    EndReason.TIMEOUT: Status.TIMED_OUT,
-    EndReason.ERROR: Status.FAILED,
-    EndReason.SERVER_SHUTDOWN: Status.INTERRUPTED,
-    EndReason.WORKER_LOST: Status.INTERRUPTED,
-}
 
 
 class StreamSession(models.Model):
@@ -114,14 +77,11 @@ class StreamSession(models.Model):
         return (self.ended_at - self.started_at).total_seconds()
 
 
-CANCELLED_STATUSES = (Status.CANCELLED, Status.TIMED_OUT, Status.INTERRUPTED)
-
-
 class CancelledSessionManager(models.Manager["CancelledSession"]):
     """Only sessions that were stopped before they completed."""
 
     def get_queryset(self) -> models.QuerySet[CancelledSession]:
-        return super().get_queryset().filter(status__in=CANCELLED_STATUSES)
+        return super().get_queryset().filter(status__in=STOPPED_STATUSES)
 
 
 class CancelledSession(StreamSession):

@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from streaming.admin import summary as admin_summary
 from streaming.models import CancelledSession, Status, StreamSession
 from streaming.runs.cancel import CancelOutcome, request_cancel
+from streaming.runs.endings import STOPPED_REASONS
 
 _Session = TypeVar("_Session", bound=StreamSession)
 
@@ -203,7 +204,7 @@ class CancelledReasonFilter(admin.SimpleListFilter):
     parameter_name = "end_reason"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(reason.value, reason.label) for reason in admin_summary.REASON_COLOURS]
+        return [(reason.value, reason.label) for reason in STOPPED_REASONS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()

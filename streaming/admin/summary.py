@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from streaming.models import CancelledSession, EndReason
+from streaming.models import CancelledSession
+from streaming.runs.endings import STOPPED_REASONS, EndReason
 
 CHART_DAYS = 14
 CHART_WIDTH = 560
@@ -17,16 +18,6 @@ AXIS_HEIGHT = 18
 TOP_MARGIN = 6
 Y_GUTTER = 28
 BAR_GAP = 6
-
-# The end reasons of sessions that did not complete on their own, and their chart colours.
-REASON_COLOURS: dict[EndReason, str] = {
-    EndReason.USER_CANCEL: "#d97706",
-    EndReason.CLIENT_DISCONNECT: "#64748b",
-    EndReason.SLOW_CLIENT: "#be185d",
-    EndReason.TIMEOUT: "#dc2626",
-    EndReason.SERVER_SHUTDOWN: "#7c3aed",
-    EndReason.WORKER_LOST: "#0e7490",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +80,11 @@ def reason_counts(now: datetime) -> list[ReasonCount]:
     return [
         ReasonCount(
             reason=reason,
-            colour=colour,
+            colour=_colour(reason),
             last_day=found.get(reason, {}).get("last_day", 0),
             last_week=found.get(reason, {}).get("last_week", 0),
         )
-        for reason, colour in REASON_COLOURS.items()
+        for reason in STOPPED_REASONS
     ]
 
 
@@ -112,7 +103,7 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
         (row["day"], row["end_reason"]): row["count"] for row in rows
     }
     day_list = [first_day + timedelta(days=n) for n in range(days)]
-    totals = [sum(counts.get((day, reason), 0) for reason in REASON_COLOURS) for day in day_list]
+    totals = [sum(counts.get((day, reason), 0) for reason in STOPPED_REASONS) for day in day_list]
     peak = max(totals, default=0)
     plot_height = CHART_HEIGHT - AXIS_HEIGHT
     usable = plot_height - TOP_MARGIN
@@ -120,7 +111,7 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
     segments: list[Segment] = []
     for index, day in enumerate(day_list):
         top = float(plot_height)
-        for reason, colour in REASON_COLOURS.items():
+        for reason in STOPPED_REASONS:
             count = counts.get((day, reason), 0)
             if not count:
                 continue
@@ -132,7 +123,7 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
                     y=round(top, 2),
                     width=round(slot - BAR_GAP, 2),
                     height=round(height, 2),
-                    colour=colour,
+                    colour=_colour(reason),
                     title=f"{day:%b %d}: {count} {reason.label}",
                 )
             )
@@ -152,3 +143,7 @@ def daily_chart(now: datetime, *, days: int = CHART_DAYS) -> Chart:
         peak=peak,
         days=days,
     )
+
+
+def _colour(reason: EndReason) -> str:
+    return reason.ending.colour or ""

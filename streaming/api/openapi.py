@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from streaming.api.bodies import NUL_FREE_TEXT
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.models import EndReason, Kind, Status, Transport
-from streaming.runs.run import PUBLIC_ENDINGS
+from streaming.runs.endings import FRAME_REASONS
 from streaming.transports.http import MAX_EVENT_ID, ApiView
 from streaming.transports.sse import SESSION_HEADER
 
@@ -112,7 +112,7 @@ EVENT_SCHEMAS: dict[str, Schema] = {
         ["error", "reason"],
         thread_id={**STRING, "description": "Chat streams only."},
         error={**STRING, "description": "A short public message."},
-        reason=_enum(sorted({reason for reason, _ in PUBLIC_ENDINGS.values()})),
+        reason=_enum(sorted(FRAME_REASONS)),
     ),
     "ChatEvent": {"oneOf": [_event(name, _json_data(data)) for name, data in CHAT_EVENTS.items()]},
     "ProseEvent": {"oneOf": [_event("message", STRING), _event("error", _json_data("EndData"))]},

@@ -7,17 +7,42 @@ import contextvars
 import logging
 import uuid
 from collections import Counter, OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator
+from typing import Protocol
 from weakref import WeakKeyDictionary
 
 from streaming import records
 from streaming.conf import conf
-
-if TYPE_CHECKING:
-    from streaming.runs.eventlog import EventLog
-    from streaming.runs.run import StreamRun
+from streaming.runs.endings import EndReason
+from streaming.runs.eventlog import EventLog, Output
 
 logger = logging.getLogger(__name__)
+
+
+class LiveRun(Protocol):
+    """A run as the registry, cancels and shutdown see it (runs/run.py's StreamRun)."""
+
+    session_id: uuid.UUID
+    client_address: str | None
+    log: EventLog
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def outcome(self) -> EndReason | None:
+        """How the run ended, once it has."""
+        ...
+
+    def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
+        """Yield what a transport sends."""
+        ...
+
+    def cancel_requested(self) -> None:
+        """End the run as cancelled by a user."""
+        ...
+
+    async def stop(self, reason: EndReason) -> None:
+        """End the run for `reason` and wait (bounded) for its record."""
+        ...
 
 
 class LiveRuns:
@@ -31,14 +56,14 @@ class LiveRuns:
     """
 
     def __init__(self) -> None:
-        self.runs: dict[uuid.UUID, StreamRun] = {}
+        self.runs: dict[uuid.UUID, LiveRun] = {}
         # Streams per client address: live runs plus streams still opening.
         self.per_client: Counter[str | None] = Counter()
         self.opening = 0
         self._beat: asyncio.Task[None] | None = None
         self._retained: OrderedDict[uuid.UUID, tuple[float, EventLog]] = OrderedDict()
 
-    def add(self, run: StreamRun) -> None:
+    def add(self, run: LiveRun) -> None:
         """Register a run that has started."""
         self.runs[run.session_id] = run
         self.per_client[run.client_address] += 1
@@ -47,7 +72,7 @@ class LiveRuns:
                 self._heartbeat(), name="stream-heartbeat", context=contextvars.Context()
             )
 
-    def retire(self, run: StreamRun) -> None:
+    def retire(self, run: LiveRun) -> None:
         """Move a run that is ending from the live runs to the kept logs, in one step.
 
         Its log stays readable throughout: resumes of the ending run follow it to its close.
@@ -94,7 +119,7 @@ def live_runs() -> LiveRuns:
     return registry
 
 
-def find_live_run(session_id: uuid.UUID) -> StreamRun | None:
+def find_live_run(session_id: uuid.UUID) -> LiveRun | None:
     """Return the live run of `session_id` on any event loop of this process, or None."""
     for registry in list(_registries.values()):
         if (run := registry.runs.get(session_id)) is not None:
@@ -102,6 +127,6 @@ def find_live_run(session_id: uuid.UUID) -> StreamRun | None:
     return None
 
 
-def all_live_runs() -> list[StreamRun]:
+def all_live_runs() -> list[LiveRun]:
     """Return the live runs of every event loop of this process."""
     return [run for registry in list(_registries.values()) for run in list(registry.runs.values())]

@@ -14,29 +14,37 @@ import contextvars
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Protocol
 
 from streaming import records
 from streaming.conf import conf
-from streaming.models import EndReason, Kind
+from streaming.models import Kind
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
+from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import Comment, EventLog, Output
 from streaming.runs.registry import live_runs
 from streaming.sources.base import Event, SourceError
-from streaming.transports import backpressure as connection
 
 logger = logging.getLogger(__name__)
 
 LISTEN_RETRY_SECONDS = 0.5
 
-# The final frame a stream sends for each way of ending that still has a listener.
-PUBLIC_ENDINGS: dict[EndReason, tuple[str, str]] = {
-    EndReason.TIMEOUT: ("timeout", "The stream took longer than the server allows."),
-    EndReason.USER_CANCEL: ("cancelled", "The stream was cancelled."),
-    EndReason.ERROR: ("error", "The stream failed because of an internal error."),
-    EndReason.SERVER_SHUTDOWN: ("shutdown", "The server is restarting; the stream stopped."),
-}
+
+class ReaderConnection(Protocol):
+    """The connection a reader sends on, as far as the run needs to know it."""
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the transport dropped it for leaving sent bytes unread."""
+        ...
+
+
+# Set by the transport for each connection (transports/backpressure.py), so that a run
+# whose last reader's client was dropped for not reading records `slow_client`.
+reader_connection: contextvars.ContextVar[ReaderConnection | None] = contextvars.ContextVar(
+    "streaming_reader_connection", default=None
+)
 
 
 class StreamRun:
@@ -234,12 +242,12 @@ class StreamRun:
             self._unread.cancel()
         if self._listener is not None and self._listener is not asyncio.current_task():
             self._listener.cancel()
-        ending = PUBLIC_ENDINGS.get(reason)
-        if ending is not None and public_error:
-            ending = (ending[0], public_error)
-        last_id = self.log.last_id + (1 if ending else 0)
-        gone = reason in (EndReason.CLIENT_DISCONNECT, EndReason.SLOW_CLIENT)
-        delivered = self.delivered if gone else last_id
+        ending = reason.ending
+        frame = ending.frame
+        if frame is not None and public_error:
+            frame = FinalFrame(frame.reason, public_error)
+        last_id = self.log.last_id + (1 if frame else 0)
+        delivered = self.delivered if ending.reader_gone else last_id
         try:
             await records.survive_cancel(
                 records.finish_session(
@@ -253,8 +261,8 @@ class StreamRun:
         except Exception as exc:
             # The stream still ends for its readers; the stale-session sweep ends the row.
             logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
-        if ending is not None:
-            self._append(self._error_event(*ending))
+        if frame is not None:
+            self._append(self._error_event(frame))
         self.log.close(reason)
         _log_end(self.session_id, reason, delivered)
         if self._mirror is not None:
@@ -262,8 +270,8 @@ class StreamRun:
         if self._subscription is not None:
             await records.survive_cancel(self._subscription.leave())
 
-    def _error_event(self, public_reason: str, message: str) -> Event:
-        data: dict[str, Any] = {"error": message, "reason": public_reason}
+    def _error_event(self, frame: FinalFrame) -> Event:
+        data: dict[str, Any] = {"error": frame.message, "reason": frame.reason}
         if self.kind == Kind.CHAT:
             data = {"thread_id": self.thread_id, **data}
         return Event("error", data)
@@ -283,7 +291,8 @@ def _reader_gone() -> EndReason:
     """Return why the last reader of a run went away."""
     if shutdown.in_progress():
         return EndReason.SERVER_SHUTDOWN
-    if connection.stalled():
+    connection = reader_connection.get()
+    if connection is not None and connection.stalled:
         return EndReason.SLOW_CLIENT
     return EndReason.CLIENT_DISCONNECT
 

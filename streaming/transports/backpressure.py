@@ -8,8 +8,9 @@ WebSocket message waits while the server's buffer for that client is full (daphn
 through Twisted's producer API), and for at most STREAM_SEND_TIMEOUT_SECONDS: past that
 the connection is dropped, and the send raises `ClientStalledError`, a kind of
 `asyncio.CancelledError`, as a send to a client that has gone away does. Django's handler
-and the stream's reader treat it as a disconnect; the run records `slow_client` (it looks
-at `stalled()`). A stream's reader then holds at most the server's socket buffer plus its
+and the stream's reader treat it as a disconnect; the run records `slow_client` (it finds
+the connection through `runs.run.reader_connection`). A stream's reader then holds at most
+the server's socket buffer plus its
 run's event log, which STREAM_LOG_MAX_BYTES bounds.
 
 The server's connection is found from its `send` callable: uvicorn's is a method of an
@@ -21,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from streaming.conf import conf
+from streaming.runs.run import reader_connection
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +41,9 @@ ASGIApp = Callable[..., Awaitable[None]]
 # The messages that carry data to the client, which a stuck client stops taking.
 DATA_MESSAGES = frozenset({"http.response.body", "websocket.send"})
 
-_current: contextvars.ContextVar[ClientConnection | None] = contextvars.ContextVar(
-    "streaming_client_connection", default=None
-)
-
 
 class ClientStalledError(asyncio.CancelledError):
     """The client left sent bytes unread for STREAM_SEND_TIMEOUT_SECONDS; it was dropped."""
-
-
-def stalled() -> bool:
-    """Return whether the connection of the request being served was dropped as stalled."""
-    connection = _current.get()
-    return connection is not None and connection.stalled
 
 
 class ClientConnection:
@@ -204,11 +195,11 @@ def bound_sends(app: ASGIApp) -> ASGIApp:
 
     async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
         connection = client_connection(send)
-        token = _current.set(connection)
+        token = reader_connection.set(connection)
         try:
             await app(scope, receive, connection.send)
         finally:
-            _current.reset(token)
+            reader_connection.reset(token)
             if isinstance(connection, TwistedConnection):
                 connection.close()
 

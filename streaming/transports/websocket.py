@@ -20,7 +20,7 @@ from streaming.models import EndReason, Transport
 from streaming.runs.cancel import request_cancel
 from streaming.runs.eventlog import Comment, Followable
 from streaming.runs.frames import encode_json, json_data, utf8_safe
-from streaming.runs.opening import ClientInfo, StreamGuardMixin, StreamRun
+from streaming.runs.opening import ClientInfo, StreamGuardMixin
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
     async def _cancel(self) -> None:
         if not self._busy() or self.session_id is None:
             await self._reply_error("No stream is running.")
-        elif isinstance(self.stream, StreamRun):
-            self.stream.request_stop(EndReason.USER_CANCEL)
-        else:  # A resumed stream that runs elsewhere: ask it over the control plane.
+        else:  # The run here or on another worker: the one way a user cancels.
             await request_cancel(self.session_id)
 
     async def _resume(self, session_id: Any, last_event_id: Any) -> None:
