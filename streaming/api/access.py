@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from streaming.api.bodies import ApiError
+from streaming.api.errors import Refusal
 from streaming.conf import conf
 
 
@@ -21,4 +21,4 @@ def token_is_valid(authorization: str) -> bool:
 def require_token(headers: Mapping[str, str]) -> None:
     """Raise 401 unless the request carries the configured token (when one is set)."""
     if not token_is_valid(headers.get("Authorization", "")):
-        raise ApiError(401, "Missing or invalid API token.", headers={"WWW-Authenticate": "Bearer"})
+        raise Refusal.BAD_TOKEN.error({"WWW-Authenticate": "Bearer"})

@@ -1,16 +1,17 @@
-"""Read and validate request bodies; refuse what cannot run with FastAPI's error shape."""
+"""Read and validate request bodies and WebSocket messages; refuse what cannot run."""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from pydantic import BaseModel, ValidationError
 
+from streaming.api.errors import ApiError
 from streaming.conf import conf
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -25,53 +26,60 @@ MAX_DEPTH = 64
 DEPTH_MESSAGE = f"Value nests deeper than {MAX_DEPTH} levels."
 
 
-logger = logging.getLogger(__name__)
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a transport names what it refuses (HTTP: a request body; WebSocket: a message)."""
+
+    noun: str
+    explain_json: bool  # name the JSON parser's complaint
+    not_object: Any  # the detail for valid JSON that is not an object
 
 
-class ApiError(Exception):
-    """A request refused before anything streams: an HTTP status and a JSON `detail`."""
+BODY = Wording(
+    "Request body",
+    explain_json=True,
+    not_object=[{"type": "model_type", "loc": ["body"], "msg": "Input should be a JSON object"}],
+)
+MESSAGE = Wording("Message", explain_json=False, not_object="Message must be a JSON object.")
 
-    def __init__(self, status: int, detail: Any, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = headers or {}
 
-    def response(self) -> JsonResponse:
-        """Return the answer a client gets: `{"detail": ...}` with the status."""
-        response = JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
-        if self.status >= 500:
-            # A refusal the server chose (at its limit, restarting, or a dependency failing,
-            # which is logged where it failed): a warning, not an error for Django to log.
-            logger.warning("Refused with %d: %s", self.status, self.detail)
-            response._has_been_logged = True  # type: ignore[attr-defined]
-        return response
+def too_large(wording: Wording) -> ApiError:
+    """Return the refusal of a body or message over STREAM_MAX_BODY_BYTES (413)."""
+    return ApiError(413, f"{wording.noun} is larger than {conf.max_body_bytes} bytes.")
+
+
+def parse_json_object(raw: bytes | str, wording: Wording, *, empty: str = "") -> dict[str, Any]:
+    """Return `raw` parsed as a JSON object, or raise ApiError: 413, 400 or 422.
+
+    The one rule of both transports: at most STREAM_MAX_BODY_BYTES, valid JSON (nested no
+    deeper than the parser allows), an object. An empty `raw` is parsed as `empty`.
+    """
+    size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+    if size > conf.max_body_bytes:
+        raise too_large(wording)
+    try:
+        payload = json.loads(raw or empty)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = f": {exc}" if wording.explain_json else "."
+        raise ApiError(400, f"{wording.noun} is not valid JSON{reason}") from None
+    except RecursionError:
+        reason = ": nested too deeply." if wording.explain_json else "."
+        raise ApiError(400, f"{wording.noun} is not valid JSON{reason}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(422, wording.not_object)
+    return payload
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
-    """Return the body parsed as a JSON object, or raise the contract's 413/400/422."""
-    limit = conf.max_body_bytes
+    """Return an HTTP request's body parsed as a JSON object (see `parse_json_object`)."""
     declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"Request body is larger than {limit} bytes.")
+    if declared.isdigit() and int(declared) > conf.max_body_bytes:
+        raise too_large(BODY)
     try:
         body = request.body
     except RequestDataTooBig:
-        raise ApiError(413, f"Request body is larger than {limit} bytes.") from None
-    if len(body) > limit:
-        raise ApiError(413, f"Request body is larger than {limit} bytes.")
-    try:
-        payload = json.loads(body or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"Request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(400, "Request body is not valid JSON: nested too deeply.") from None
-    if not isinstance(payload, dict):
-        raise ApiError(
-            422,
-            [{"type": "model_type", "loc": ["body"], "msg": "Input should be a JSON object"}],
-        )
-    return payload
+        raise too_large(BODY) from None
+    return parse_json_object(body, BODY, empty="{}")
 
 
 def validate(schema: type[SchemaT], payload: dict[str, Any]) -> SchemaT:

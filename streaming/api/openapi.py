@@ -8,10 +8,11 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 
 from streaming.api.bodies import NUL_FREE_TEXT
+from streaming.api.event_ids import MAX_EVENT_ID
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.models import EndReason, Kind, Status, Transport
 from streaming.runs.endings import FRAME_REASONS
-from streaming.transports.http import MAX_EVENT_ID, ApiView
+from streaming.transports.http import ApiView
 from streaming.transports.sse import SESSION_HEADER
 
 API_VERSION = "0.1.0"

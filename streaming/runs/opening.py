@@ -1,7 +1,8 @@
-"""The guard every stream passes through: the one entry point of both transports.
+"""Opening a stream: admission, the session record and the started run, or a resume.
 
-`StreamGuardMixin` opens the session record and the run for a chat or prose request, or
-finds the log to resume a session from. What a run does until it ends is in `runs.py`.
+The one entry point of both transports: `open_chat_stream` and `open_prose_stream` admit
+a request, record its session and start its run; `open_resume` finds where a session's
+events can be read from. What a run does until it ends is in `run.py`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
 
 from streaming import records
-from streaming.api.bodies import ApiError
+from streaming.api.clients import ClientInfo
+from streaming.api.errors import ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Kind, Status, Transport
@@ -23,107 +24,86 @@ from streaming.runs.run import StreamRun
 from streaming.sources import chat_source, prose_source
 from streaming.sources.base import Event
 
-__all__ = ["ClientInfo", "StreamGuardMixin", "StreamRun"]
-
 logger = logging.getLogger(__name__)
 
-MCP_DISABLED = (
-    "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
-    "to enable MCP features."
-)
+
+async def open_chat_stream(
+    request: ChatRequest, *, transport: Transport, client: ClientInfo
+) -> StreamRun:
+    """Record a new chat stream and return its started run (403 for MCP when disabled)."""
+    if request.mcp_settings and not conf.enable_mcp:
+        raise Refusal.MCP_DISABLED.error()
+    thread_id = request.resolved_thread_id()
+    source = chat_source(conf.chat_source)
+    return await _open(
+        Kind.CHAT,
+        request,
+        thread_id,
+        lambda: source.stream(request, thread_id=thread_id),
+        source_name=conf.chat_source,
+        transport=transport,
+        client=client,
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Who opened a stream, as the transport saw them."""
+async def open_prose_stream(
+    request: ProseRequest, *, transport: Transport, client: ClientInfo
+) -> StreamRun:
+    """Record a new prose stream and return its started run."""
+    source = prose_source(conf.prose_source)
+    return await _open(
+        Kind.PROSE,
+        request,
+        "",
+        lambda: source.stream(request),
+        source_name=conf.prose_source,
+        transport=transport,
+        client=client,
+    )
 
-    address: str | None
-    user_agent: str
 
+async def open_resume(session_id: uuid.UUID, *, after: int) -> Followable:
+    """Return where to read `session_id` from after event `after`, or raise 404/410.
 
-class StreamGuardMixin:
-    """Open guarded streams and resumes: shared by the SSE views and the WebSocket consumer."""
-
-    async def open_chat_stream(
-        self, request: ChatRequest, *, transport: Transport, client: ClientInfo
-    ) -> StreamRun:
-        """Record a new chat stream and return its started run (403 for MCP when disabled)."""
-        if request.mcp_settings and not conf.enable_mcp:
-            raise ApiError(403, MCP_DISABLED)
-        thread_id = request.resolved_thread_id()
-        source = chat_source(conf.chat_source)
-        return await _open(
-            Kind.CHAT,
-            request,
-            thread_id,
-            lambda: source.stream(request, thread_id=thread_id),
-            source_name=conf.chat_source,
-            transport=transport,
-            client=client,
-        )
-
-    async def open_prose_stream(
-        self, request: ProseRequest, *, transport: Transport, client: ClientInfo
-    ) -> StreamRun:
-        """Record a new prose stream and return its started run."""
-        source = prose_source(conf.prose_source)
-        return await _open(
-            Kind.PROSE,
-            request,
-            "",
-            lambda: source.stream(request),
-            source_name=conf.prose_source,
-            transport=transport,
-            client=client,
-        )
-
-    async def open_resume(self, session_id: uuid.UUID, *, after: int) -> Followable:
-        """Return where to read `session_id` from after event `after`, or raise 404/410.
-
-        The live run if it runs here, its kept log if it ended here, else its log in Redis
-        (also while a run on another worker has yet to write its first events there).
-        """
-        registry = live_runs()
-        redis_client = redislog.client()
-        in_redis = (
-            None if redis_client is None else redislog.RedisLogReader(redis_client, session_id)
-        )
-        try:
-            if (run := registry.runs.get(session_id)) is not None:
-                run.log.check(after)
-                return run
-            if (log := registry.retained(session_id)) is not None:
-                log.check(after)
-                return log
-            if in_redis is not None and await in_redis.exists():
-                await in_redis.check(after)
-                return in_redis
-        except EventLogExpiredError as exc:
-            raise ApiError(410, str(exc)) from None
-        session = await records.get_session(session_id)
-        if session is None:
-            raise ApiError(404, "No such session.")
-        if in_redis is not None and session.status == Status.RUNNING:
-            # Live on another worker whose mirror has not written its first events yet:
-            # follow it in Redis from the start (the read waits for them).
+    The live run if it runs here, its kept log if it ended here, else its log in Redis
+    (also while a run on another worker has yet to write its first events there).
+    """
+    registry = live_runs()
+    redis_client = redislog.client()
+    in_redis = None if redis_client is None else redislog.RedisLogReader(redis_client, session_id)
+    try:
+        if (run := registry.runs.get(session_id)) is not None:
+            run.log.check(after)
+            return run
+        if (log := registry.retained(session_id)) is not None:
+            log.check(after)
+            return log
+        if in_redis is not None and await in_redis.exists():
+            await in_redis.check(after)
             return in_redis
-        raise ApiError(410, "The events of this session are no longer kept.")
+    except EventLogExpiredError as exc:
+        raise ApiError(410, str(exc)) from None
+    session = await records.get_session(session_id)
+    if session is None:
+        raise Refusal.NO_SESSION.error()
+    if in_redis is not None and session.status == Status.RUNNING:
+        # Live on another worker whose mirror has not written its first events yet:
+        # follow it in Redis from the start (the read waits for them).
+        return in_redis
+    raise Refusal.NOT_KEPT.error()
 
 
 def _admit(client: ClientInfo) -> None:
     """Refuse a new stream while the server shuts down, or when this worker or this client
     has too many (never a hang)."""
     registry = live_runs()
-    retry = {"Retry-After": str(conf.retry_after_seconds)}
     if shutdown.in_progress():
         # The live runs were stopped already; a new one would hold the process up.
-        raise ApiError(503, "The server is restarting; retry later.", headers=retry)
+        raise Refusal.SHUTTING_DOWN.error()
     if len(registry.runs) + registry.opening >= conf.max_streams:
-        raise ApiError(
-            503, "The server is at its limit of live streams; retry later.", headers=retry
-        )
+        raise Refusal.AT_LIMIT.error()
     if registry.per_client[client.address] >= conf.max_streams_per_client:
-        raise ApiError(429, "Too many live streams from this client; retry later.", headers=retry)
+        raise Refusal.CLIENT_AT_LIMIT.error()
 
 
 async def _open(
@@ -168,11 +148,7 @@ async def _open(
         return run
     except Exception as exc:
         logger.error("Could not open a %s stream: %s", kind, exc, exc_info=exc)
-        raise ApiError(
-            503,
-            "The server cannot open streams right now.",
-            headers={"Retry-After": str(conf.retry_after_seconds)},
-        ) from exc
+        raise Refusal.CANNOT_OPEN.error() from exc
     finally:
         registry.opening -= 1
         registry.per_client[client.address] -= 1

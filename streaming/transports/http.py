@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views import View
@@ -17,16 +17,21 @@ from django.views.decorators.csrf import csrf_exempt
 
 from streaming import records
 from streaming.api.access import require_token
-from streaming.api.bodies import ApiError, read_json_object, validate
+from streaming.api.bodies import read_json_object, validate
+from streaming.api.clients import ClientInfo
+from streaming.api.errors import ApiError, Refusal
+from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import StreamSession, Transport
 from streaming.runs.cancel import CancelOutcome, request_cancel
-from streaming.runs.eventlog import Comment, Followable
-from streaming.runs.opening import ClientInfo, StreamGuardMixin
+from streaming.runs.eventlog import Followable
+from streaming.runs.frames import Frame
+from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.registry import live_runs
 from streaming.sources import chat_source
 from streaming.transports import sse
+from streaming.transports.pump import encoded
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ class EventStreamResponse(StreamingHttpResponse):
     """Stream a run's (or a kept log's) frames as Server-Sent Events."""
 
     def __init__(self, stream: Followable, *, session_id: uuid.UUID, after: int = 0) -> None:
-        self._body = _sse_body(stream, after)
+        self._body = encoded(stream, after=after, comment=_comment_chunks, frames=_frame_chunks)
         super().__init__(self._body, headers=sse.stream_headers(str(session_id)))
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -45,13 +50,12 @@ class EventStreamResponse(StreamingHttpResponse):
         return self._body
 
 
-async def _sse_body(stream: Followable, after: int) -> AsyncGenerator[bytes, None]:
-    async with contextlib.aclosing(stream.follow(after=after)) as frames:
-        async for output in frames:
-            if isinstance(output, Comment):
-                yield sse.encode_comment(output.text)
-            else:
-                yield sse.encode_frames(output)
+def _comment_chunks(text: str) -> list[bytes]:
+    return [sse.encode_comment(text)]
+
+
+def _frame_chunks(frames: list[Frame]) -> list[bytes]:
+    return [sse.encode_frames(frames)]
 
 
 class ApiView(View):
@@ -69,7 +73,7 @@ class ApiView(View):
         """Answer 405 as FastAPI does, with the methods this endpoint serves."""
         served = [method.upper() for method in self.http_method_names if hasattr(self, method)]
         allow = {"Allow": ", ".join(served)}
-        response = ApiError(405, "Method Not Allowed", headers=allow).response()
+        response = Refusal.METHOD_NOT_ALLOWED.error(allow).response()
         if not self.view_is_async:
             return response
 
@@ -84,18 +88,17 @@ class ApiNotFoundView(ApiView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer 404 in the API's shape."""
-        return ApiError(404, "Not Found").response()
+        return Refusal.NOT_FOUND.error().response()
 
 
-def client_info(request: HttpRequest) -> ClientInfo:
-    """Return the client's address and user agent."""
-    return ClientInfo(
-        address=request.META.get("REMOTE_ADDR") or None,
-        user_agent=request.headers.get("User-Agent", ""),
-    )
+def _client(request: HttpRequest) -> ClientInfo:
+    """Return who sent the request, read from its ASGI scope as the WebSocket reads it."""
+    if not isinstance(request, ASGIRequest):  # pragma: no cover - this app serves ASGI only
+        raise TypeError("the streaming views run under ASGI")
+    return ClientInfo.from_scope(request.scope)
 
 
-class ChatStreamView(StreamGuardMixin, ApiView):
+class ChatStreamView(ApiView):
     """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
 
     http_method_names = ["post", "options"]
@@ -105,15 +108,13 @@ class ChatStreamView(StreamGuardMixin, ApiView):
         try:
             require_token(request.headers)
             chat = validate(ChatRequest, read_json_object(request))
-            run = await self.open_chat_stream(
-                chat, transport=Transport.SSE, client=client_info(request)
-            )
+            run = await open_chat_stream(chat, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
         return EventStreamResponse(run, session_id=run.session_id)
 
 
-class ProseStreamView(StreamGuardMixin, ApiView):
+class ProseStreamView(ApiView):
     """`POST /api/prose/generate`: the prose writer's stream."""
 
     http_method_names = ["post", "options"]
@@ -123,9 +124,7 @@ class ProseStreamView(StreamGuardMixin, ApiView):
         try:
             require_token(request.headers)
             prose = validate(ProseRequest, read_json_object(request))
-            run = await self.open_prose_stream(
-                prose, transport=Transport.SSE, client=client_info(request)
-            )
+            run = await open_prose_stream(prose, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
         return EventStreamResponse(run, session_id=run.session_id)
@@ -141,7 +140,7 @@ class ConfigView(ApiView):
         return JsonResponse({"rag": {"provider": None}, "models": models})
 
 
-class SessionStreamView(StreamGuardMixin, ApiView):
+class SessionStreamView(ApiView):
     """`GET /api/sessions/<uuid>/stream`: replay after `Last-Event-ID`, then follow live."""
 
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
@@ -149,25 +148,17 @@ class SessionStreamView(StreamGuardMixin, ApiView):
         try:
             require_token(request.headers)
             after = _last_event_id(request)
-            stream = await self.open_resume(session_id, after=after)
+            stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
         return EventStreamResponse(stream, session_id=session_id, after=after)
 
 
-# Far above any stream's event count, within Redis stream ids and int()'s digit limit.
-MAX_EVENT_ID = 10**18 - 1
-
-
 def _last_event_id(request: HttpRequest) -> int:
     """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
-    raw = raw.strip()
-    digits = raw.lstrip("0") or "0"
-    # ASCII only: str.isdigit() also accepts digits that int() refuses, such as "²".
-    if not (raw.isascii() and raw.isdigit() and len(digits) <= len(str(MAX_EVENT_ID))):
-        raise ApiError(422, "Last-Event-ID must be a non-negative integer.")
-    return int(digits)
+    return parse_event_id(
+        request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    )
 
 
 class SessionDetailView(ApiView):
@@ -179,7 +170,7 @@ class SessionDetailView(ApiView):
             require_token(request.headers)
             session = await records.get_session(session_id)
             if session is None:
-                raise ApiError(404, "No such session.")
+                raise Refusal.NO_SESSION.error()
         except ApiError as exc:
             return exc.response()
         return JsonResponse(session_json(session))
@@ -216,9 +207,9 @@ class SessionCancelView(ApiView):
         except ApiError as exc:
             return exc.response()
         if outcome is CancelOutcome.NOT_FOUND:
-            return ApiError(404, "No such session.").response()
+            return Refusal.NO_SESSION.error().response()
         if outcome is CancelOutcome.ALREADY_ENDED:
-            return ApiError(409, "The session has already ended; nothing was changed.").response()
+            return Refusal.ALREADY_ENDED.error().response()
         return JsonResponse({"id": str(session_id), "status": "cancelling"}, status=202)
 
 

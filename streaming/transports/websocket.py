@@ -1,26 +1,28 @@
-"""The WebSocket transport: one stream at a time per socket, through the same guard."""
+"""The WebSocket transport: one stream at a time per socket, opened and run as over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from streaming.api.access import token_is_valid
-from streaming.api.bodies import ApiError, validate
+from streaming.api.bodies import MESSAGE, parse_json_object, validate
+from streaming.api.clients import ClientInfo, query_value
+from streaming.api.clients import header as header_value
+from streaming.api.errors import ApiError
+from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Transport
 from streaming.runs.cancel import request_cancel
-from streaming.runs.eventlog import Comment, Followable
-from streaming.runs.frames import encode_json, json_data, utf8_safe
-from streaming.runs.opening import ClientInfo, StreamGuardMixin
+from streaming.runs.eventlog import Followable
+from streaming.runs.frames import Frame, encode_json, json_data, utf8_safe
+from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
+from streaming.transports.pump import encoded
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 
 
-class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Run chat and prose streams over a WebSocket (contract §5)."""
 
     stream: Followable | None = None
@@ -54,17 +56,11 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Parse one message; a message that is not a JSON object gets an error reply."""
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if size > conf.max_body_bytes:
-            await self._reply_error(f"Message is larger than {conf.max_body_bytes} bytes.")
-            return
+        raw = text_data if text_data is not None else (bytes_data or b"")
         try:
-            content = json.loads(text_data if text_data is not None else (bytes_data or b""))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            await self._reply_error("Message is not valid JSON.")
-            return
-        if not isinstance(content, dict):
-            await self._reply_error("Message must be a JSON object.")
+            content = parse_json_object(raw, MESSAGE)
+        except ApiError as exc:
+            await self._reply_error(exc.detail)
             return
         await self.receive_json(content)
 
@@ -97,32 +93,26 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
         except ValueError:
             await self._reply_error("`session_id` must be a session's UUID.")
             return
-        if not isinstance(last_event_id, int) or last_event_id < 0:
-            await self._reply_error("`last_event_id` must be a non-negative integer.")
-            return
         try:
-            stream = await self.open_resume(target, after=last_event_id)
+            after = parse_event_id(last_event_id)
+            stream = await open_resume(target, after=after)
         except ApiError as exc:
             await self._reply_error(exc.detail)
             return
-        self._begin(target, stream, after=last_event_id)
+        self._begin(target, stream, after=after)
 
     async def _start(self, kind: str, request: Any) -> None:
         if not isinstance(request, dict):
             await self._reply_error("`request` must be a JSON object.")
             return
-        client = self._client()
+        client = ClientInfo.from_scope(self.scope)
         try:
             if kind == "chat.start":
                 chat = validate(ChatRequest, request)
-                run = await self.open_chat_stream(
-                    chat, transport=Transport.WEBSOCKET, client=client
-                )
+                run = await open_chat_stream(chat, transport=Transport.WEBSOCKET, client=client)
             else:
                 prose = validate(ProseRequest, request)
-                run = await self.open_prose_stream(
-                    prose, transport=Transport.WEBSOCKET, client=client
-                )
+                run = await open_prose_stream(prose, transport=Transport.WEBSOCKET, client=client)
         except ApiError as exc:
             await self._reply_error(exc.detail)
             return
@@ -135,17 +125,9 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
 
     async def _pump(self, stream: Followable, after: int) -> None:
         """Send the stream's events, then how it ended."""
-        async with contextlib.aclosing(stream.follow(after=after)) as frames:
-            async for output in frames:
-                if isinstance(output, Comment) or not self.connected:
-                    continue
-                for frame in output:
-                    # The data is already JSON (encoded once, in the log): splice it in.
-                    message = (
-                        f'{{"type":"event","id":{frame.id},'
-                        f'"event":{encode_json(frame.name)},"data":{json_data(frame)}}}'
-                    )
-                    await self.send(text_data=utf8_safe(message))
+        async for message in encoded(stream, after=after, comment=_no_message, frames=_messages):
+            if self.connected:
+                await self.send(text_data=message)
         if self.connected:
             outcome = stream.outcome or EndReason.NONE
             await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
@@ -154,20 +136,24 @@ class StreamConsumer(StreamGuardMixin, AsyncJsonWebsocketConsumer):  # type: ign
         if self.connected:
             await self.send_json({"type": "error", "detail": detail})
 
-    def _client(self) -> ClientInfo:
-        client = self.scope.get("client") or (None, None)
-        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
-        return ClientInfo(
-            address=client[0],
-            user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
-        )
-
     def _authorization(self) -> str:
         """Return the bearer credentials: the header, or `?token=` (browsers cannot set it)."""
-        headers: dict[bytes, bytes] = dict(self.scope.get("headers", []))
-        header = headers.get(b"authorization", b"").decode("latin-1")
-        if header:
+        if header := header_value(self.scope, b"authorization"):
             return header
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = query.get("token", [""])[0]
+        token = query_value(self.scope, "token")
         return f"Bearer {token}" if token else ""
+
+
+def _no_message(text: str) -> list[str]:
+    return []  # Comments keep proxies from cutting SSE; a WebSocket has its own pings.
+
+
+def _messages(frames: list[Frame]) -> list[str]:
+    # The data is already JSON (encoded once, in the log): splice it in.
+    return [
+        utf8_safe(
+            f'{{"type":"event","id":{frame.id},'
+            f'"event":{encode_json(frame.name)},"data":{json_data(frame)}}}'
+        )
+        for frame in frames
+    ]

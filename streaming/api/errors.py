@@ -1,0 +1,77 @@
+"""Refusals: a request that cannot run gets a status and a JSON `detail`, never a stream.
+
+`Refusal` is the table of every fixed refusal the API gives (status, text, whether it
+carries `Retry-After`); both transports raise them as `ApiError`, whose `detail` the
+WebSocket sends as an `error` message and HTTP as FastAPI's `{"detail": …}` body.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from django.http import JsonResponse
+
+from streaming.conf import conf
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request refused before anything streams: an HTTP status and a JSON `detail`."""
+
+    def __init__(self, status: int, detail: Any, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        """Return the answer a client gets: `{"detail": ...}` with the status."""
+        response = JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
+        if self.status >= 500:
+            # A refusal the server chose (at its limit, restarting, or a dependency failing,
+            # which is logged where it failed): a warning, not an error for Django to log.
+            logger.warning("Refused with %d: %s", self.status, self.detail)
+            response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+
+class Refusal(enum.Enum):
+    """Every fixed refusal: (status, detail, whether the client should retry later)."""
+
+    NOT_FOUND = (404, "Not Found", False)
+    METHOD_NOT_ALLOWED = (405, "Method Not Allowed", False)
+    BAD_TOKEN = (401, "Missing or invalid API token.", False)
+    MCP_DISABLED = (
+        403,
+        "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
+        "to enable MCP features.",
+        False,
+    )
+    NO_SESSION = (404, "No such session.", False)
+    ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
+    NOT_KEPT = (410, "The events of this session are no longer kept.", False)
+    BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)
+    CLIENT_AT_LIMIT = (429, "Too many live streams from this client; retry later.", True)
+    AT_LIMIT = (503, "The server is at its limit of live streams; retry later.", True)
+    SHUTTING_DOWN = (503, "The server is restarting; retry later.", True)
+    CANNOT_OPEN = (503, "The server cannot open streams right now.", True)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return int(self.value[0])
+
+    @property
+    def detail(self) -> str:
+        """The text clients get."""
+        return str(self.value[1])
+
+    def error(self, headers: dict[str, str] | None = None) -> ApiError:
+        """Return this refusal as an ApiError to raise (with `Retry-After` where it applies)."""
+        headers = dict(headers or {})
+        if self.value[2]:
+            headers["Retry-After"] = str(conf.retry_after_seconds)
+        return ApiError(self.status, self.detail, headers=headers)
