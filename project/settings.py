@@ -8,8 +8,6 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming import conf as streaming_defaults
-
 # Lets classes such as ModelAdmin take type parameters at run time.
 django_stubs_ext.monkeypatch()
 
@@ -160,73 +158,40 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
-# The streaming app (defaults live in streaming/conf.py).
-STREAM_TIMEOUT_SECONDS = env.float(
-    "STREAM_TIMEOUT_SECONDS", default=streaming_defaults.DEFAULT_TIMEOUT_SECONDS
-)
-STREAM_HEARTBEAT_SECONDS = env.float(
-    "STREAM_HEARTBEAT_SECONDS", default=streaming_defaults.DEFAULT_HEARTBEAT_SECONDS
-)
-STREAM_ON_DISCONNECT = env.str(
-    "STREAM_ON_DISCONNECT", default=streaming_defaults.DEFAULT_ON_DISCONNECT
-)
-STREAM_CHAT_SOURCE = env.str("STREAM_CHAT_SOURCE", default=streaming_defaults.DEFAULT_SOURCE)
-STREAM_PROSE_SOURCE = env.str("STREAM_PROSE_SOURCE", default=streaming_defaults.DEFAULT_SOURCE)
-STREAM_DEMO_DELAY_MS = env.int(
-    "STREAM_DEMO_DELAY_MS", default=streaming_defaults.DEFAULT_DEMO_DELAY_MS
-)
-STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default="")
-STREAM_LOG_MAX_EVENTS = env.int(
-    "STREAM_LOG_MAX_EVENTS", default=streaming_defaults.DEFAULT_LOG_MAX_EVENTS
-)
-STREAM_LOG_MAX_BYTES = env.int(
-    "STREAM_LOG_MAX_BYTES", default=streaming_defaults.DEFAULT_LOG_MAX_BYTES
-)
-STREAM_SEND_TIMEOUT_SECONDS = env.float(
-    "STREAM_SEND_TIMEOUT_SECONDS", default=streaming_defaults.DEFAULT_SEND_TIMEOUT_SECONDS
-)
-STREAM_LOG_TTL_SECONDS = env.float(
-    "STREAM_LOG_TTL_SECONDS", default=streaming_defaults.DEFAULT_LOG_TTL_SECONDS
-)
-STREAM_LOG_RETAIN = env.int("STREAM_LOG_RETAIN", default=streaming_defaults.DEFAULT_LOG_RETAIN)
-STREAM_MAX_STREAMS = env.int("STREAM_MAX_STREAMS", default=streaming_defaults.DEFAULT_MAX_STREAMS)
-STREAM_MAX_STREAMS_PER_CLIENT = env.int(
-    "STREAM_MAX_STREAMS_PER_CLIENT", default=streaming_defaults.DEFAULT_MAX_STREAMS_PER_CLIENT
-)
-STREAM_RETRY_AFTER_SECONDS = env.int(
-    "STREAM_RETRY_AFTER_SECONDS", default=streaming_defaults.DEFAULT_RETRY_AFTER_SECONDS
-)
-STREAM_CANCEL_GRACE_SECONDS = env.float(
-    "STREAM_CANCEL_GRACE_SECONDS", default=streaming_defaults.DEFAULT_CANCEL_GRACE_SECONDS
-)
-STREAM_MAX_BODY_BYTES = env.int(
-    "STREAM_MAX_BODY_BYTES", default=streaming_defaults.DEFAULT_MAX_BODY_BYTES
-)
-STREAM_ENABLE_MCP = env.bool("ENABLE_MCP_SERVER_CONFIGURATION", default=False)
+# The streaming app's settings, where the environment sets them; unset (None) means the
+# app's default (streaming/conf.py, which documents each one).
+STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=None)
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=None)
+STREAM_ROW_HEARTBEAT_SECONDS = env.float("STREAM_ROW_HEARTBEAT_SECONDS", default=None)
+STREAM_STALE_AFTER_SECONDS = env.float("STREAM_STALE_AFTER_SECONDS", default=None)
+STREAM_ON_DISCONNECT = env.str("STREAM_ON_DISCONNECT", default=None)
+STREAM_CHAT_SOURCE = env.str("STREAM_CHAT_SOURCE", default=None)
+STREAM_PROSE_SOURCE = env.str("STREAM_PROSE_SOURCE", default=None)
+STREAM_DEMO_DELAY_MS = env.int("STREAM_DEMO_DELAY_MS", default=None)
+STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default=None)
+STREAM_LOG_MAX_EVENTS = env.int("STREAM_LOG_MAX_EVENTS", default=None)
+STREAM_LOG_MAX_BYTES = env.int("STREAM_LOG_MAX_BYTES", default=None)
+STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=None)
+STREAM_LOG_TTL_SECONDS = env.float("STREAM_LOG_TTL_SECONDS", default=None)
+STREAM_LOG_RETAIN = env.int("STREAM_LOG_RETAIN", default=None)
+STREAM_MAX_STREAMS = env.int("STREAM_MAX_STREAMS", default=None)
+STREAM_MAX_STREAMS_PER_CLIENT = env.int("STREAM_MAX_STREAMS_PER_CLIENT", default=None)
+STREAM_RETRY_AFTER_SECONDS = env.int("STREAM_RETRY_AFTER_SECONDS", default=None)
+STREAM_CANCEL_GRACE_SECONDS = env.float("STREAM_CANCEL_GRACE_SECONDS", default=None)
+STREAM_MAX_BODY_BYTES = env.int("STREAM_MAX_BODY_BYTES", default=None)
+STREAM_ENABLE_MCP = env.bool("ENABLE_MCP_SERVER_CONFIGURATION", default=None)
 
 # Real sources (openai, langgraph); see README.
-OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
-OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
-LLM_MODEL = env.str("LLM_MODEL", default=streaming_defaults.DEFAULT_LLM_MODEL)
-OPENAI_TIMEOUT_SECONDS = env.float(
-    "OPENAI_TIMEOUT_SECONDS", default=streaming_defaults.DEFAULT_OPENAI_TIMEOUT_SECONDS
-)
-OPENAI_MAX_RETRIES = env.int(
-    "OPENAI_MAX_RETRIES", default=streaming_defaults.DEFAULT_OPENAI_MAX_RETRIES
-)
-STREAM_UPSTREAM_IDLE_SECONDS = env.float(
-    "STREAM_UPSTREAM_IDLE_SECONDS", default=streaming_defaults.DEFAULT_UPSTREAM_IDLE_SECONDS
-)
-STREAM_OPENAI_AGENT = env.str(
-    "STREAM_OPENAI_AGENT", default=streaming_defaults.DEFAULT_OPENAI_AGENT
-)
-STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default="")
-STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default="")
-LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default="memory")
-# End of real sources.
-
-# Request bodies larger than this are refused with 413 before they are parsed.
-DATA_UPLOAD_MAX_MEMORY_SIZE = STREAM_MAX_BODY_BYTES
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default=None)
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default=None)
+LLM_MODEL = env.str("LLM_MODEL", default=None)
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=None)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=None)
+STREAM_UPSTREAM_IDLE_SECONDS = env.float("STREAM_UPSTREAM_IDLE_SECONDS", default=None)
+STREAM_OPENAI_AGENT = env.str("STREAM_OPENAI_AGENT", default=None)
+STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
+STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)
+LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default=None)
 
 LOGGING = {
     "version": 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.core.checks import register
 
-from streaming.checks import check_sources
+from streaming.checks import check_settings, check_sources
 
 
 class StreamingConfig(AppConfig):
@@ -17,4 +17,5 @@ class StreamingConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks."""
+        register(check_settings)
         register(check_sources)

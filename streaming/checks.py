@@ -1,4 +1,4 @@
-"""System checks: a selected event source has what it needs to run."""
+"""System checks: the settings are valid, and a selected source has what it needs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import importlib
 import importlib.util
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from streaming.conf import conf
+from streaming.conf import StreamingSettings, conf
 
 LANGGRAPH_PACKAGES = ("langgraph", "langchain_core")
 CHECKPOINTERS = ("memory", "none")
@@ -90,3 +91,44 @@ def _module_found(dotted_path: str) -> bool:
         return bool(module) and importlib.util.find_spec(module) is not None
     except ImportError:  # a parent package is missing
         return False
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse setting values the app cannot run with."""
+    errors: list[CheckMessage] = []
+    for setting in StreamingSettings.all():
+        try:
+            value = setting.value()
+        except (TypeError, ValueError):
+            errors.append(
+                Error(
+                    f"{setting.name} is {getattr(settings, setting.name)!r}, which is not a "
+                    f"valid {type(setting.default).__name__}.",
+                    hint=setting.doc,
+                    id="streaming.E010",
+                )
+            )
+            continue
+        if setting.choices and value not in setting.choices:
+            errors.append(
+                Error(
+                    f"{setting.name} is {value!r}.",
+                    hint=f"Use one of: {', '.join(map(str, setting.choices))}.",
+                    id="streaming.E011",
+                )
+            )
+        if setting.non_negative and value < 0:
+            errors.append(
+                Error(f"{setting.name} is {value!r}; it cannot be negative.", id="streaming.E012")
+            )
+    if not errors and conf.stale_after_seconds <= conf.row_heartbeat_seconds:
+        errors.append(
+            Error(
+                f"STREAM_STALE_AFTER_SECONDS ({conf.stale_after_seconds:g}) is not above "
+                f"STREAM_ROW_HEARTBEAT_SECONDS ({conf.row_heartbeat_seconds:g}): the sweep "
+                "would end rows whose worker is alive.",
+                hint="Leave it unset (twice the row heartbeat) or set it above the heartbeat.",
+                id="streaming.E013",
+            )
+        )
+    return errors

@@ -20,19 +20,15 @@ DEFAULT_PRUNE_BATCH = 1000
 FINAL_STATUSES = [status for status in Status if status != Status.RUNNING]
 
 
-def default_stale_after() -> float:
-    """Return how old a running row's heartbeat may get: two heartbeat intervals."""
-    return 2 * conf.heartbeat_seconds
-
-
 def sweep_stale_sessions(*, stale_after: float | None = None) -> int:
     """Mark running rows without a recent heartbeat `interrupted/worker_lost`; return how many.
 
-    Live workers refresh `heartbeat_at` of their running rows every heartbeat interval, so a
-    row that missed two lost its worker. One UPDATE, guarded by `status=running`: a stream
-    that ends meanwhile keeps its own final state.
+    Live workers refresh `heartbeat_at` of their running rows every
+    STREAM_ROW_HEARTBEAT_SECONDS; a row older than STREAM_STALE_AFTER_SECONDS lost its
+    worker. One UPDATE, guarded by `status=running`: a stream that ends meanwhile keeps its
+    own final state.
     """
-    seconds = default_stale_after() if stale_after is None else stale_after
+    seconds = conf.stale_after_seconds if stale_after is None else stale_after
     now = timezone.now()
     swept = StreamSession.objects.filter(
         status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=seconds)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from streaming import pages
-from streaming.api import openapi
 from streaming.transports import http as views
+from streaming.transports import openapi
 
 app_name = "streaming"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -38,7 +39,12 @@ def probe() -> sources.Probe:
     return sources.reset_probe()
 
 
-def use_source(name: str) -> override_settings:
-    """Select one of the test sources for chat and prose."""
-    path = f"tests.support.sources.{name}"
-    return override_settings(STREAM_CHAT_SOURCE=path, STREAM_PROSE_SOURCE=path)
+@pytest.fixture
+def use_source(settings: Any) -> Callable[[str], None]:
+    """Return a function that selects one of the test sources (tests/support/sources.py)."""
+
+    def use(name: str) -> None:
+        path = f"tests.support.sources.{name}"
+        settings.STREAM_CHAT_SOURCE = settings.STREAM_PROSE_SOURCE = path
+
+    return use

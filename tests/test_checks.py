@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
@@ -91,3 +92,47 @@ def test_langgraph_without_graphs() -> None:
 def test_langgraph_path_whose_module_is_missing(setting: str) -> None:
     with override_settings(**LANGGRAPH | {setting: "missing_project.graph.builder.build_graph"}):
         assert streaming_errors() == ["streaming.E005"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"STREAM_ON_DISCONNECT": "contine"}, ["streaming.E011"]),
+        ({"STREAM_TIMEOUT_SECONDS": -1}, ["streaming.E012"]),
+        ({"STREAM_SEND_TIMEOUT_SECONDS": -0.5, "STREAM_LOG_RETAIN": -1}, ["streaming.E012"] * 2),
+        ({"STREAM_MAX_STREAMS": "many"}, ["streaming.E010"]),
+        (
+            {"STREAM_ROW_HEARTBEAT_SECONDS": 30, "STREAM_STALE_AFTER_SECONDS": 30},
+            ["streaming.E013"],
+        ),
+        ({"STREAM_ROW_HEARTBEAT_SECONDS": 30, "STREAM_STALE_AFTER_SECONDS": 31}, []),
+        ({"STREAM_ON_DISCONNECT": "continue", "STREAM_TIMEOUT_SECONDS": 0}, []),
+    ],
+)
+def test_invalid_settings_are_refused_with_ids(
+    overrides: dict[str, object], expected: list[str]
+) -> None:
+    with override_settings(**overrides):
+        assert streaming_errors() == expected
+
+
+def test_an_unknown_on_disconnect_says_what_is_allowed() -> None:
+    with override_settings(STREAM_ON_DISCONNECT="contine"):
+        [message] = [m for m in run_checks() if m.id == "streaming.E011"]
+    assert message.msg == "STREAM_ON_DISCONNECT is 'contine'."
+    assert message.hint == "Use one of: cancel, continue."
+
+
+def test_the_server_refuses_to_start_with_an_invalid_setting() -> None:
+    with override_settings(STREAM_STALE_AFTER_SECONDS=5), pytest.raises(SystemCheckError) as info:
+        call_command("check")
+    assert "streaming.E013" in str(info.value)
+    assert "STREAM_STALE_AFTER_SECONDS (5) is not above STREAM_ROW_HEARTBEAT_SECONDS (15)" in str(
+        info.value
+    )
+
+
+def test_project_settings_do_not_import_the_app() -> None:
+    settings_source = (Path(__file__).resolve().parents[1] / "project" / "settings.py").read_text()
+    assert "import streaming" not in settings_source
+    assert "from streaming" not in settings_source

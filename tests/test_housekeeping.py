@@ -49,8 +49,8 @@ def test_sweep_ends_only_running_rows_with_stale_heartbeats() -> None:
     assert row(cancelled) == ("cancelled", "user_cancel", True)
 
 
-@override_settings(STREAM_HEARTBEAT_SECONDS=10)
-def test_sweep_default_threshold_is_two_heartbeats() -> None:
+@override_settings(STREAM_ROW_HEARTBEAT_SECONDS=10, STREAM_HEARTBEAT_SECONDS=1)
+def test_sweep_default_threshold_is_two_row_heartbeats() -> None:
     now = timezone.now()
     missed_one = make_session(reason=None, heartbeat_at=now - timedelta(seconds=15))
     missed_two = make_session(reason=None, heartbeat_at=now - timedelta(seconds=25))
@@ -59,6 +59,18 @@ def test_sweep_default_threshold_is_two_heartbeats() -> None:
 
     assert row(missed_one)[0] == "running"
     assert row(missed_two)[:2] == ("interrupted", "worker_lost")
+
+
+@override_settings(STREAM_ROW_HEARTBEAT_SECONDS=10, STREAM_STALE_AFTER_SECONDS=40)
+def test_sweep_threshold_is_its_own_setting_when_set() -> None:
+    now = timezone.now()
+    missed_three = make_session(reason=None, heartbeat_at=now - timedelta(seconds=35))
+    missed_five = make_session(reason=None, heartbeat_at=now - timedelta(seconds=50))
+
+    assert sweep_stale_sessions() == 1
+
+    assert row(missed_three)[0] == "running"
+    assert row(missed_five)[:2] == ("interrupted", "worker_lost")
 
 
 def test_sweep_is_one_update(django_assert_num_queries) -> None:

@@ -135,6 +135,7 @@ class RedisLogReader:
         """Yield an opening comment, the events after `after`, pings in silence, to the end."""
         yield OPENED
         cursor: bytes | str = f"0-{after}"
+        # A read that waits this long without an event yields a ping, as the in-memory log does.
         block_ms = max(1, int(conf.heartbeat_seconds * 1000))
         while True:
             answer = await self._redis.xread({self._key: cursor}, block=block_ms, count=500)

@@ -100,7 +100,7 @@ class LiveRuns:
 
     async def _heartbeat(self) -> None:
         while self.runs:
-            await asyncio.sleep(conf.heartbeat_seconds)
+            await asyncio.sleep(conf.row_heartbeat_seconds)
             try:
                 await records.touch_sessions(list(self.runs))
             except Exception as exc:  # A missed beat is retried; the streams go on.

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from streaming.api.bodies import DEPTH_MESSAGE
-from streaming.api.openapi import openapi_document
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.models import StreamSession
 from streaming.runs.frames import to_frame
 from streaming.sources.base import Event
+from streaming.transports.openapi import openapi_document
 from streaming.transports.sse import encode_comment, encode_frames
 from tests.support.asgi import request
 from tests.support.sseparse import deerflow_events, parse

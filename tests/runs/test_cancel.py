@@ -9,7 +9,6 @@ from django.test import override_settings
 
 from streaming.models import EndReason, Status, StreamSession
 from streaming.runs import cancel as control
-from tests.conftest import use_source
 from tests.support.asgi import post_json, request
 from tests.support.sources import Probe
 from tests.support.sseparse import parse
@@ -17,8 +16,8 @@ from tests.support.sseparse import parse
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@use_source("IdleSource")
-async def test_cancel_api_ends_a_live_sse_stream(probe: Probe) -> None:
+async def test_cancel_api_ends_a_live_sse_stream(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     exchange = await post_json("/api/chat/stream", {"thread_id": "c1"})
     await exchange.read_until(b"id: 1\n")
     session_id = exchange.headers["x-stream-session-id"]
@@ -41,8 +40,8 @@ async def test_cancel_api_ends_a_live_sse_stream(probe: Probe) -> None:
     assert session.last_event_id == 2
 
 
-@use_source("CountingSource")
-async def test_cancel_after_the_end_changes_nothing_and_says_so(probe: Probe) -> None:
+async def test_cancel_after_the_end_changes_nothing_and_says_so(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_all()
     session_id = exchange.headers["x-stream-session-id"]
@@ -67,9 +66,9 @@ async def test_cancel_unknown_session_is_404() -> None:
     assert json.loads(await cancel.read_all()) == {"detail": "No such session."}
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_API_TOKEN="t0k")
-async def test_sessions_api_needs_the_token_when_one_is_set(probe: Probe) -> None:
+async def test_sessions_api_needs_the_token_when_one_is_set(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     auth = {"authorization": "Bearer t0k"}
     exchange = await post_json("/api/chat/stream", {}, auth)
     await exchange.read_all()
@@ -88,10 +87,10 @@ async def test_sessions_api_needs_the_token_when_one_is_set(probe: Probe) -> Non
         await allowed.read_all()
 
 
-@use_source("IdleSource")
 async def test_a_failing_cancel_channel_is_listened_to_again(
-    probe: Probe, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    probe: Probe, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, use_source
 ) -> None:
+    use_source("IdleSource")
     failures = iter([TimeoutError("redis timed out")])
     real_wait = control.CancelSubscription.wait
 

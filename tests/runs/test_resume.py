@@ -17,7 +17,6 @@ from streaming.runs import redislog
 from streaming.runs.frames import to_frame
 from streaming.runs.registry import live_runs
 from streaming.sources.base import Event
-from tests.conftest import use_source
 from tests.support import services
 from tests.support.asgi import HttpExchange, post_json, request
 from tests.support.sources import Probe
@@ -51,9 +50,11 @@ def data_of(frames: list[Frame]) -> list[tuple[str | None, str, str]]:
     return [(f.id, f.event, f.data) for f in frames]
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_ON_DISCONNECT="continue")
-async def test_drop_after_10_then_resume_equals_an_uninterrupted_read(probe: Probe) -> None:
+async def test_drop_after_10_then_resume_equals_an_uninterrupted_read(
+    probe: Probe, use_source
+) -> None:
+    use_source("CountingSource")
     probe.events, probe.hold_at = 30, 10
     first = await post_json("/api/chat/stream", CHAT)
     session_id = first.headers["x-stream-session-id"]
@@ -75,9 +76,9 @@ async def test_drop_after_10_then_resume_equals_an_uninterrupted_read(probe: Pro
     assert (session.status, session.end_reason) == (Status.COMPLETED, "")
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_ON_DISCONNECT="continue")
-async def test_with_continue_a_disconnect_does_not_stop_the_run(probe: Probe) -> None:
+async def test_with_continue_a_disconnect_does_not_stop_the_run(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     probe.events, probe.hold_at = 20, 5
     first = await post_json("/api/chat/stream", CHAT)
     session_id = first.headers["x-stream-session-id"]
@@ -93,8 +94,8 @@ async def test_with_continue_a_disconnect_does_not_stop_the_run(probe: Probe) ->
     assert [f.id for f in replay] == [str(i) for i in range(1, 21)]
 
 
-@use_source("CountingSource")
-async def test_finished_session_replays_to_its_end_and_closes(probe: Probe) -> None:
+async def test_finished_session_replays_to_its_end_and_closes(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     done = await post_json("/api/chat/stream", CHAT)
     original = parse(await done.read_all())
     session_id = done.headers["x-stream-session-id"]
@@ -109,8 +110,8 @@ async def test_finished_session_replays_to_its_end_and_closes(probe: Probe) -> N
     assert data_of(parse(await by_query.read_all())) == data_of(original[4:])
 
 
-@use_source("CountingSource")
-async def test_two_readers_at_once_each_get_everything(probe: Probe) -> None:
+async def test_two_readers_at_once_each_get_everything(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     probe.events, probe.delay = 15, 0.002
     first = await post_json("/api/chat/stream", CHAT)
     session_id = first.headers["x-stream-session-id"]
@@ -122,8 +123,10 @@ async def test_two_readers_at_once_each_get_everything(probe: Probe) -> None:
     assert [f.id for f in parse(two)] == [str(i) for i in range(1, 16)]
 
 
-@use_source("CountingSource")
-async def test_in_cancel_mode_the_run_stops_when_its_last_reader_leaves(probe: Probe) -> None:
+async def test_in_cancel_mode_the_run_stops_when_its_last_reader_leaves(
+    probe: Probe, use_source
+) -> None:
+    use_source("CountingSource")
     probe.events, probe.delay = 1000, 0.002
     first = await post_json("/api/chat/stream", CHAT)
     session_id = first.headers["x-stream-session-id"]
@@ -140,9 +143,9 @@ async def test_in_cancel_mode_the_run_stops_when_its_last_reader_leaves(probe: P
     assert session.last_event_id < 1000
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_LOG_MAX_EVENTS=5)
-async def test_resume_from_an_id_no_longer_kept_is_a_clear_error(probe: Probe) -> None:
+async def test_resume_from_an_id_no_longer_kept_is_a_clear_error(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     probe.events = 20
     done = await post_json("/api/chat/stream", CHAT)
     await done.read_all()
@@ -158,9 +161,9 @@ async def test_resume_from_an_id_no_longer_kept_is_a_clear_error(probe: Probe) -
     assert [f.id for f in parse(await kept.read_all())] == ["16", "17", "18", "19", "20"]
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_LOG_RETAIN=0, REDIS_URL="")
-async def test_unknown_or_forgotten_sessions(probe: Probe) -> None:
+async def test_unknown_or_forgotten_sessions(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     done = await post_json("/api/chat/stream", CHAT)
     await done.read_all()
 
@@ -184,9 +187,9 @@ async def test_unknown_or_forgotten_sessions(probe: Probe) -> None:
     }
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_ON_DISCONNECT="continue")
-async def test_resume_over_websocket(probe: Probe) -> None:
+async def test_resume_over_websocket(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     probe.events, probe.hold_at = 12, 4
     ws = WebsocketCommunicator(application, "/ws/stream/")
     assert (await ws.connect(10))[0]

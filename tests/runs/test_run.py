@@ -9,7 +9,6 @@ import pytest
 from django.test import override_settings
 
 from streaming.models import EndReason, Status, StreamSession
-from tests.conftest import use_source
 from tests.support.asgi import post_json
 from tests.support.sources import Probe
 from tests.support.sseparse import parse
@@ -21,8 +20,8 @@ async def session_of(exchange) -> StreamSession:
     return await StreamSession.objects.aget(pk=exchange.headers["x-stream-session-id"])
 
 
-@use_source("CountingSource")
-async def test_completed_stream_records_completion(probe: Probe) -> None:
+async def test_completed_stream_records_completion(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     exchange = await post_json("/api/chat/stream", {"messages": []})
     frames = parse(await exchange.read_all())
 
@@ -34,10 +33,10 @@ async def test_completed_stream_records_completion(probe: Probe) -> None:
     assert probe.cleanup_reason == "complete"
 
 
-@use_source("CountingSource")
 async def test_disconnect_mid_stream_cancels_source_and_records_it(
-    probe: Probe, caplog: pytest.LogCaptureFixture
+    probe: Probe, caplog: pytest.LogCaptureFixture, use_source
 ) -> None:
+    use_source("CountingSource")
     probe.events, probe.delay = 1000, 0.005
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_until(b"id: 3\n")
@@ -55,8 +54,10 @@ async def test_disconnect_mid_stream_cancels_source_and_records_it(
     assert probe.produced == produced
 
 
-@use_source("IdleSource")
-async def test_disconnect_while_source_idle(probe: Probe, caplog: pytest.LogCaptureFixture) -> None:
+async def test_disconnect_while_source_idle(
+    probe: Probe, caplog: pytest.LogCaptureFixture, use_source
+) -> None:
+    use_source("IdleSource")
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_until(b"id: 1\n")
 
@@ -69,9 +70,9 @@ async def test_disconnect_while_source_idle(probe: Probe, caplog: pytest.LogCapt
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@use_source("IdleSource")
 @override_settings(STREAM_TIMEOUT_SECONDS=0.2)
-async def test_deadline_ends_with_timeout_frame(probe: Probe) -> None:
+async def test_deadline_ends_with_timeout_frame(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     exchange = await post_json("/api/chat/stream", {"thread_id": "t-1"})
     frames = parse(await exchange.read_all())
 
@@ -88,9 +89,9 @@ async def test_deadline_ends_with_timeout_frame(probe: Probe) -> None:
     assert session.last_event_id == 2
 
 
-@use_source("IdleSource")
 @override_settings(STREAM_TIMEOUT_SECONDS=30)
-async def test_disconnect_inside_deadline_scope_is_a_disconnect(probe: Probe) -> None:
+async def test_disconnect_inside_deadline_scope_is_a_disconnect(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_until(b"id: 1\n")
 
@@ -100,10 +101,10 @@ async def test_disconnect_inside_deadline_scope_is_a_disconnect(probe: Probe) ->
     assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.CLIENT_DISCONNECT)
 
 
-@use_source("FailingSource")
 async def test_source_error_sends_generic_frame_and_keeps_detail_internal(
-    probe: Probe, caplog: pytest.LogCaptureFixture
+    probe: Probe, caplog: pytest.LogCaptureFixture, use_source
 ) -> None:
+    use_source("FailingSource")
     exchange = await post_json("/api/chat/stream", {"thread_id": "t-2"})
     body = await exchange.read_all()
     frames = parse(body)
@@ -124,9 +125,9 @@ async def test_source_error_sends_generic_frame_and_keeps_detail_internal(
     assert str(session.id) in errors[0].getMessage()
 
 
-@use_source("IdleSource")
 @override_settings(STREAM_HEARTBEAT_SECONDS=0.05)
-async def test_heartbeat_comments_while_source_is_silent(probe: Probe) -> None:
+async def test_heartbeat_comments_while_source_is_silent(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_until(b"id: 1\n")
     await exchange.read_until(b": ping\n\n" * 2)

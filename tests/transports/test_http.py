@@ -8,7 +8,6 @@ import pytest
 from django.test import override_settings
 
 from streaming.models import StreamSession
-from tests.conftest import use_source
 from tests.support.asgi import post_json, request
 from tests.support.sources import Probe
 from tests.support.sseparse import deerflow_events, parse
@@ -16,8 +15,8 @@ from tests.support.sseparse import deerflow_events, parse
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@use_source("CountingSource")
-async def test_chat_stream_headers_and_framing(probe: Probe) -> None:
+async def test_chat_stream_headers_and_framing(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     exchange = await post_json("/api/chat/stream", {"thread_id": "abc", "messages": []})
     body = await exchange.read_all()
 
@@ -42,8 +41,8 @@ async def test_chat_stream_headers_and_framing(probe: Probe) -> None:
     assert session.client_address == "127.0.0.1"
 
 
-@use_source("CountingSource")
-async def test_default_thread_becomes_a_new_uuid(probe: Probe) -> None:
+async def test_default_thread_becomes_a_new_uuid(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     first = parse(await (await post_json("/api/chat/stream", {})).read_all())
     second = parse(await (await post_json("/api/chat/stream", {})).read_all())
     thread_a, thread_b = first[0].json()["thread_id"], second[0].json()["thread_id"]
@@ -51,8 +50,8 @@ async def test_default_thread_becomes_a_new_uuid(probe: Probe) -> None:
     assert len(thread_a) == 36
 
 
-@use_source("TextSource")
-async def test_prose_multiline_text_is_rebuilt_exactly(probe: Probe) -> None:
+async def test_prose_multiline_text_is_rebuilt_exactly(probe: Probe, use_source) -> None:
+    use_source("TextSource")
     prompt = "First line\nsecond line\n\nlast line, then a break\n"
     exchange = await post_json("/api/prose/generate", {"prompt": prompt, "option": "improve"})
     body = await exchange.read_all()
@@ -118,9 +117,9 @@ async def test_body_over_limit_is_413() -> None:
     assert await StreamSession.objects.acount() == 0
 
 
-@use_source("CountingSource")
 @override_settings(STREAM_API_TOKEN="s3cret")
-async def test_token_required_when_configured(probe: Probe) -> None:
+async def test_token_required_when_configured(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     refused = await post_json("/api/chat/stream", {})
     wrong = await post_json("/api/chat/stream", {}, {"authorization": "Bearer nope"})
     accepted = await post_json("/api/chat/stream", {}, {"authorization": "Bearer s3cret"})
@@ -162,8 +161,8 @@ async def test_cors_refuses_other_origins() -> None:
     assert "access-control-allow-origin" not in exchange.headers
 
 
-@use_source("CountingSource")
-async def test_cors_exposes_session_header(probe: Probe) -> None:
+async def test_cors_exposes_session_header(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     exchange = await post_json("/api/chat/stream", {}, {"origin": "http://localhost:3000"})
     await exchange.read_all()
     assert exchange.headers["access-control-allow-origin"] == "http://localhost:3000"
@@ -215,8 +214,8 @@ async def test_healthz_503_when_channel_layer_is_down() -> None:
     assert body["database"] == "ok"
 
 
-@use_source("CountingSource")
-async def test_session_detail(probe: Probe) -> None:
+async def test_session_detail(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     exchange = await post_json("/api/chat/stream", {"thread_id": "t9"})
     await exchange.read_all()
     session_id = exchange.headers["x-stream-session-id"]
@@ -262,9 +261,9 @@ async def test_demo_interrupt_then_accepted_follow_up_on_the_wire() -> None:
     assert statuses == ["completed", "completed"]
 
 
-@use_source("IdleSource")
 @override_settings(STREAM_MAX_STREAMS_PER_CLIENT=2, STREAM_RETRY_AFTER_SECONDS=7)
-async def test_too_many_streams_from_one_client_is_429(probe: Probe) -> None:
+async def test_too_many_streams_from_one_client_is_429(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     live = [await post_json("/api/chat/stream", {}) for _ in range(2)]
     refused = await post_json("/api/chat/stream", {})
     body = json.loads(await refused.read_all())
@@ -282,9 +281,9 @@ async def test_too_many_streams_from_one_client_is_429(probe: Probe) -> None:
     await again.read_all()
 
 
-@use_source("IdleSource")
 @override_settings(STREAM_MAX_STREAMS=1)
-async def test_worker_at_its_limit_is_503(probe: Probe) -> None:
+async def test_worker_at_its_limit_is_503(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     live = await post_json("/api/chat/stream", {})
     refused = await request("POST", "/api/prose/generate", body=b'{"prompt": "x", "option": "fix"}')
 

@@ -11,7 +11,6 @@ from django.test import override_settings
 
 from project.asgi import application
 from streaming.models import EndReason, Status, StreamSession
-from tests.conftest import use_source
 from tests.support.sources import Probe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,8 +35,8 @@ async def receive_until_end(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
             return messages
 
 
-@use_source("CountingSource")
-async def test_chat_over_websocket(probe: Probe) -> None:
+async def test_chat_over_websocket(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
     ws = await connect()
     await ws.send_json_to({"type": "chat.start", "request": {"thread_id": "w1"}})
     messages = await receive_until_end(ws)
@@ -53,8 +52,8 @@ async def test_chat_over_websocket(probe: Probe) -> None:
     assert (session.transport, session.status, session.events_sent) == ("websocket", "completed", 5)
 
 
-@use_source("TextSource")
-async def test_prose_over_websocket(probe: Probe) -> None:
+async def test_prose_over_websocket(probe: Probe, use_source) -> None:
+    use_source("TextSource")
     ws = await connect()
     request = {"prompt": "line one\nline two", "option": "fix"}
     await ws.send_json_to({"type": "prose.start", "request": request})
@@ -66,8 +65,8 @@ async def test_prose_over_websocket(probe: Probe) -> None:
     assert {m["event"] for m in messages if m["type"] == "event"} == {""}
 
 
-@use_source("IdleSource")
-async def test_cancel_message_ends_the_stream_as_user_cancel(probe: Probe) -> None:
+async def test_cancel_message_ends_the_stream_as_user_cancel(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     ws = await connect()
     await ws.send_json_to({"type": "chat.start", "request": {"thread_id": "w2"}})
     assert (await ws.receive_json_from(TIMEOUT))["type"] == "session"
@@ -93,10 +92,10 @@ async def test_cancel_message_ends_the_stream_as_user_cancel(probe: Probe) -> No
     await ws.disconnect()
 
 
-@use_source("CountingSource")
 async def test_closing_the_socket_cancels_the_stream(
-    probe: Probe, caplog: pytest.LogCaptureFixture
+    probe: Probe, caplog: pytest.LogCaptureFixture, use_source
 ) -> None:
+    use_source("CountingSource")
     probe.events, probe.delay = 1000, 0.005
     ws = await connect()
     await ws.send_json_to({"type": "chat.start", "request": {}})
@@ -114,8 +113,8 @@ async def test_closing_the_socket_cancels_the_stream(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@use_source("IdleSource")
-async def test_protocol_errors_keep_the_socket_open(probe: Probe) -> None:
+async def test_protocol_errors_keep_the_socket_open(probe: Probe, use_source) -> None:
+    use_source("IdleSource")
     ws = await connect()
     await ws.send_to(text_data="{not json")
     assert await ws.receive_json_from(TIMEOUT) == {

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streaming.housekeeping import default_stale_after, run_every, sweep_stale_sessions
+from streaming.conf import conf
+from streaming.housekeeping import run_every, sweep_stale_sessions
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="SECONDS",
-            help="Age of a heartbeat that counts as stale (default: 2 x STREAM_HEARTBEAT_SECONDS).",
+            help="Age of a heartbeat that counts as stale (default: STREAM_STALE_AFTER_SECONDS).",
         )
         parser.add_argument(
             "--every",
@@ -37,7 +38,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, stale_after: float | None, every: float | None, **options: Any
     ) -> None:
-        threshold = default_stale_after() if stale_after is None else stale_after
+        threshold = conf.stale_after_seconds if stale_after is None else stale_after
         if threshold <= 0 or (every is not None and every <= 0):
             raise CommandError("--stale-after and --every must be positive numbers of seconds.")
 

@@ -16,9 +16,8 @@ from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from streaming.api.openapi import openapi_document
 from streaming.transports.http import ApiNotFoundView
-from tests.conftest import use_source
+from streaming.transports.openapi import openapi_document
 from tests.support.asgi import HttpExchange, post_json, request
 from tests.support.rows import make_session
 from tests.support.sources import Probe
@@ -287,8 +286,10 @@ async def test_refusals_of_a_stream_are_documented(
     assert_documented(exchange, "/api/chat/stream", "post")
 
 
-@use_source("IdleSource")
-async def test_a_session_cancelled_and_resumed_answers_as_documented(probe: Probe) -> None:
+async def test_a_session_cancelled_and_resumed_answers_as_documented(
+    probe: Probe, use_source
+) -> None:
+    use_source("IdleSource")
     stream = await post_json("/api/chat/stream", {"thread_id": "doc"})
     await stream.read_until(b"id: 1\n")
     session_id = stream.headers["x-stream-session-id"]
