@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
+from django.utils import timezone
 
 from project.asgi import application
 from streaming.models import EndReason, Status, StreamSession
+from tests.support.asgi import request
 from tests.support.sources import Probe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,3 +204,66 @@ async def test_mcp_settings_refused_as_over_http() -> None:
     assert answer["type"] == "error"
     assert answer["detail"].startswith("MCP server configuration is disabled.")
     assert await StreamSession.objects.acount() == 0
+
+
+BAD_EVENT_IDS: list[tuple[Any, str]] = [
+    # (the WebSocket's JSON value, the same id as an HTTP header)
+    (-1, "-1"),
+    (10**30, "1" + "0" * 30),
+    (10**18, str(10**18)),
+    ("1e3", "1e3"),
+    ("²", "²"),
+    ("+5", "+5"),
+]
+
+
+@pytest.mark.parametrize(("ws_value", "header"), BAD_EVENT_IDS)
+async def test_both_resumes_refuse_the_same_ids_with_the_same_text(
+    ws_value: Any, header: str
+) -> None:
+    session = await StreamSession.objects.acreate(
+        kind="chat", transport="sse", started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    over_http = await request(
+        "GET", f"/api/sessions/{session.id}/stream", headers={"Last-Event-ID": header}
+    )
+    http_detail = json.loads(await over_http.read_all())["detail"]
+    ws = await connect()
+    await ws.send_json_to(
+        {"type": "resume", "session_id": str(session.id), "last_event_id": ws_value}
+    )
+    ws_error = await ws.receive_json_from(TIMEOUT)
+    await ws.disconnect()
+
+    assert over_http.status == 422
+    assert ws_error == {"type": "error", "detail": http_detail}
+    assert http_detail == "Last-Event-ID must be a non-negative integer."
+
+
+@pytest.mark.parametrize("value", [True, False, None, 1.5, [1], {"id": 1}])
+async def test_the_websocket_resume_refuses_ids_that_are_not_integers(value: Any) -> None:
+    ws = await connect()
+    await ws.send_json_to(
+        {"type": "resume", "session_id": str(uuid.uuid4()), "last_event_id": value}
+    )
+    assert await ws.receive_json_from(TIMEOUT) == {
+        "type": "error",
+        "detail": "Last-Event-ID must be a non-negative integer.",
+    }
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(("ws_value", "header"), [(0, "0"), (7, "007"), ("7", "7")])
+async def test_both_resumes_accept_the_same_ids(ws_value: Any, header: str) -> None:
+    unknown = uuid.uuid4()
+    over_http = await request(
+        "GET", f"/api/sessions/{unknown}/stream", headers={"Last-Event-ID": header}
+    )
+    ws = await connect()
+    await ws.send_json_to({"type": "resume", "session_id": str(unknown), "last_event_id": ws_value})
+    ws_error = await ws.receive_json_from(TIMEOUT)
+    await ws.disconnect()
+
+    # Accepted as an id, so the answer is about the session: it does not exist.
+    assert over_http.status == 404
+    assert ws_error == {"type": "error", "detail": "No such session."}

@@ -1,4 +1,4 @@
-"""Wire pins: what clients see today, byte for byte, kept as golden files in `tests/pins/`.
+"""Wire pins: what clients see, byte for byte, kept as golden files in `pins/` beside this.
 
 Each test drives the public surface only (the ASGI application, over HTTP and the
 WebSocket), writes down everything a client receives as a readable transcript, and
@@ -18,9 +18,9 @@ Content-Length `<length>`). UUIDs the tests choose themselves are kept as they a
 
 To regenerate the golden files after a deliberate change of the wire protocol:
 
-    PIN_UPDATE=1 .venv/bin/pytest tests/test_wire_pins.py
+    PIN_UPDATE=1 .venv/bin/pytest tests/transports/test_wire_pins.py
 
-then review `git diff tests/pins/`. Without `PIN_UPDATE=1` the tests compare and fail
+then review `git diff tests/transports/pins/`. Without `PIN_UPDATE=1` the tests compare and fail
 with a diff (lines shown with escapes, so a changed `\\r` or trailing space is visible).
 
 This module imports nothing from `streaming`: it must keep passing, unchanged, while the
@@ -43,7 +43,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from project.asgi import application
-from tests.asgi import HttpExchange, request
+from tests.support.asgi import HttpExchange, request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -208,7 +208,7 @@ def _diff(pin: str, expected: bytes, actual: bytes) -> str:
         return [repr(line)[1:-1] + "\n" for line in text.splitlines(keepends=True)]
 
     diff = difflib.unified_diff(
-        lines(expected), lines(actual), f"tests/pins/{pin} (golden)", f"{pin} (now)"
+        lines(expected), lines(actual), f"tests/transports/pins/{pin} (golden)", f"{pin} (now)"
     )
     return f"{pin} differs from its golden file:\n" + "".join(diff)
 
