@@ -51,7 +51,12 @@ def test_page_loads_only_its_own_assets(client: Client) -> None:
         if key in ("src", "href") and value
     ]
     assert sorted(urls) == sorted(
-        ["#", "data:,", "/static/streaming/client.css", "/static/streaming/client.js"]
+        [
+            "#",
+            "/static/streaming/favicon.svg",
+            "/static/streaming/client.css",
+            "/static/streaming/client.js",
+        ]
     )
     for url in STATIC_FILES:
         assert client.get(url).status_code == 200, url
@@ -59,6 +64,22 @@ def test_page_loads_only_its_own_assets(client: Client) -> None:
         imports = re.findall(r'from "([^"]+)"', body)
         assert all(path.startswith("./") for path in imports), (url, imports)
         assert not re.search(r"""(?:fetch\(|url\()\s*["']?(?:https?:)?//""", body), url
+
+
+def test_favicon_ico_answers_with_the_icon_the_page_links(client: Client) -> None:
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("image/svg+xml")
+    icon_file = Path(str(finders.find("streaming/favicon.svg")))
+    assert icon_file.read_text().startswith("<svg")
+    assert response["Content-Length"] == str(icon_file.stat().st_size)
+    (icon,) = [
+        node
+        for node in Page(client.get("/").content).all(tag="link")
+        if ("rel", "icon") in node.attributes
+    ]
+    assert dict(icon.attributes)["href"] == response.redirect_chain[-1][0]
 
 
 def test_anonymous_visitors_get_no_admin_link(client: Client) -> None:

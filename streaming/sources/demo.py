@@ -30,11 +30,23 @@ STEP_TEMPLATES = (
     ("research", "Debates: {topic}", "Find differing views and open questions on {topic}."),
     ("research", "Outlook: {topic}", "Look for forecasts and expert expectations on {topic}."),
 )
-QUESTION_OPENER = re.compile(
-    r"^(?:(?:what|who|why|how|when|where|which)(?:\s+(?:is|are|was|were|do|does|did|can))?"
-    r"|tell me about|explain|describe)\s+(?:the\s+)?",
+# Words before a noun phrase: "What is the history of tea?", "Give me a report on tea".
+NOUN_OPENER = re.compile(
+    r"^(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|tell me about|explain|describe"
+    r"|(?:please\s+)?(?:(?:give me|write(?: me)?|prepare)\s+(?:an?\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:report|summary|overview)\s+(?:on|about|of)|look into|find out about))"
+    r"\s+",
     re.IGNORECASE,
 )
+# "How do deer survive winter?" reads "how deer survive winter" without its "do"; other
+# auxiliaries ("does", "is", "can") would have to move behind the subject.
+DO_QUESTION = re.compile(r"^(how|why|when|where|what)\s+do\s+", re.IGNORECASE)
+DIRECT_QUESTION = re.compile(
+    r"^(?:how|why|when|where|what|which|who|is|are|was|were|do|does|did|can|could|should"
+    r"|will|would|has|have)\b",
+    re.IGNORECASE,
+)
+SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+")
 DEMO_NOTICE = "offline demo: no language model or search engine was used"
 
 Page = dict[str, str]
@@ -47,9 +59,33 @@ def pieces(text: str, *, words: int = 2) -> list[str]:
     return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
 
 
-def _topic(question: str) -> str:
-    """Return the subject of `question`, without a leading question phrase."""
-    return _shorten(QUESTION_OPENER.sub("", question.strip()))
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    """What a question asks about: `text` for the plan's titles, `thought` for the planner."""
+
+    text: str
+    thought: str
+
+
+def _topic(question: str) -> _Topic:
+    """Return the subject of `question`'s first question (or first sentence).
+
+    Requests to the assistant around it ("Give me a short report") are left out. A direct
+    question that cannot be turned into an object ("Why is the sky blue?") is quoted.
+    """
+    sentences = SENTENCE_BREAK.split(question.strip())
+    asked = next((s for s in sentences if s.endswith("?")), sentences[0])
+    opener = NOUN_OPENER.match(asked)
+    rest = asked[opener.end() :] if opener else asked
+    phrase = _shorten(rest)
+    if opener or not DIRECT_QUESTION.match(phrase):
+        text = _shorten(re.sub(r"^the\s+", "", rest, flags=re.IGNORECASE))
+        article = re.sub(r"^(the|an?)\b", lambda m: m[1].lower(), phrase, flags=re.IGNORECASE)
+        return _Topic(text, f"The user wants to understand {article}.")
+    clause = DO_QUESTION.sub(lambda m: m[1].lower() + " ", phrase)
+    if clause != phrase:
+        return _Topic(clause, f"The user wants to understand {clause}.")
+    return _Topic(phrase, f'The user asks: "{asked}"')
 
 
 def _shorten(text: str, limit: int = 80) -> str:
@@ -118,7 +154,8 @@ def _tool_use(
 
 def _build_plan(question: str, request: ChatRequest, *, feedback: str = "") -> Plan:
     """Return a plan for `question` in the planner's JSON shape, revised by `feedback`."""
-    topic = _topic(question)
+    subject = _topic(question)
+    topic = subject.text
     steps = [
         {
             "need_search": step_type == "research",
@@ -128,7 +165,7 @@ def _build_plan(question: str, request: ChatRequest, *, feedback: str = "") -> P
         }
         for step_type, title, description in STEP_TEMPLATES
     ]
-    thought = f"The user wants to understand {topic}."
+    thought = subject.thought
     if feedback:
         thought = f"The user asked to revise the plan: {_shorten(feedback)}. " + thought
         steps.insert(

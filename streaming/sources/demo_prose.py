@@ -19,23 +19,55 @@ ELABORATION = (
     "In more detail, this point rests on its background, the evidence for it and what "
     "follows from it. Each of these gives the reader the context to weigh it on its merits."
 )
-WORDY = ((r"\bin order to\b", "to"), (r"\ba lot of\b", "many"), (r"\b(very|really) ", ""))
+WORDY = ((r"\bin order to\b", "to"), (r"\ba lot of\b", "many"), (r"(?<=\w )(?:very|really) ", ""))
+# Subject and verb that disagree: (pattern, replacement), matched ignoring case.
+AGREEMENT = (
+    (r"\b(it|he|she) are\b", r"\1 is"),
+    (r"\b(we|you|they) is\b", r"\1 are"),
+    (r"\b(we|you|they) was\b", r"\1 were"),
+    (r"\b(i) (?:is|are)\b", r"\1 am"),
+    (r"\b(it|he|she) don't\b", r"\1 doesn't"),
+)
+# Words that may rightly follow themselves ("he had had enough").
+DOUBLES = frozenset({"had", "that"})
+REPEATED_WORD = re.compile(r"\b(\w+)(?:[ \t]+\1\b)+", re.IGNORECASE)
+# A fragment that only repeats the last word of the sentence before it ("Very fast.").
+ECHO = re.compile(r"((?:(?:very|really|so|too|quite|extremely)\s+)*)(\w+)([.!?]+)", re.IGNORECASE)
+LAST_WORD = re.compile(r"(\w+)[.!?]+$")
 SENTENCE_END = re.compile(r"(?<=[.!?])(\s+)")
 
 
 def _fix(text: str) -> str:
-    """Collapse repeated spaces, capitalize sentence starts and end with a period."""
+    """Collapse repeated spaces and words, fix agreement, capitalize, end with a period."""
     lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.strip().split("\n"))
-    fixed = re.sub(r"\bi\b", "I", "\n".join(lines))
+    fixed = REPEATED_WORD.sub(lambda m: m[0] if m[1].lower() in DOUBLES else m[1], "\n".join(lines))
+    for wrong, right in AGREEMENT:
+        fixed = re.sub(wrong, right, fixed, flags=re.IGNORECASE)
+    fixed = re.sub(r"\bi\b", "I", fixed)
     fixed = re.sub(r"(^|[.!?]\s+|\n\n)([a-z])", lambda m: m[1] + m[2].upper(), fixed)
     return fixed + "." if fixed[-1:].isalnum() else fixed
 
 
+def _merge_echoes(text: str) -> str:
+    """Fold each echo fragment into the sentence before: "It is fast. Very fast." -> one."""
+    parts = SENTENCE_END.split(text)
+    merged = [parts[0]]
+    for separator, sentence in zip(parts[1::2], parts[2::2], strict=True):
+        echo = ECHO.fullmatch(sentence)
+        last = LAST_WORD.search(merged[-1])
+        if echo and last and echo[2].lower() == last[1].lower():
+            merged[-1] = merged[-1][: last.start()] + echo[1].lower() + last[1] + echo[3]
+        else:
+            merged += [separator, sentence]
+    return "".join(merged)
+
+
 def _improve(text: str) -> str:
-    """Drop wordy phrases, fix the text and add a one-line summary to longer texts."""
-    for wordy, plain in WORDY:
-        text = re.sub(wordy, plain, text)
-    improved = _fix(text)
+    """Fix the text, fold echoes, drop wordy phrases; add a one-line summary to longer texts."""
+    plain = _merge_echoes(_fix(text))
+    for wordy, short in WORDY:
+        plain = re.sub(wordy, short, plain, flags=re.IGNORECASE)
+    improved = _fix(plain)
     sentences = SENTENCE_END.split(improved)[::2]
     if len(sentences) < 2:
         return improved

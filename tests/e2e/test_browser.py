@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -195,6 +196,29 @@ def test_admin_lists_a_cancelled_session_with_its_reason(page: Page, slow: LiveS
     expect(row.locator("th")).to_have_text(session_id[:8])
     expect(row.locator("td.field-status")).to_have_text("cancelled")
     expect(row.locator("td.field-end_reason")).to_have_text("cancelled by a user")
+
+
+def test_admin_cancelled_list_fits_a_1400_px_window(page: Page, slow: LiveServer) -> None:
+    thread = f"research-thread-{uuid.uuid4()}"
+    with httpx.Client(base_url=slow.url, timeout=30) as client:
+        chat = {"messages": [{"role": "user", "content": QUESTION}], "thread_id": thread}
+        with client.stream("POST", "/api/chat/stream", json=chat) as response:
+            session_id = response.headers["x-stream-session-id"]
+            lines = response.iter_lines()
+            assert any(line.startswith("id: ") for line in lines)
+            assert client.post(f"/api/sessions/{session_id}/cancel").status_code == 202
+            assert '"reason":"cancelled"' in "".join(lines)
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    log_in(page, slow)
+    # Sorted by two columns, whose headers are wider for the sort controls.
+    page.goto(f"{slow.url}/admin/streaming/cancelledsession/?q={thread}&o=-7.8")
+    expect(page.locator("#result_list tbody th")).to_have_text(session_id[:8])
+
+    table = page.locator("#result_list")
+    width, room = table.evaluate("t => [t.scrollWidth, t.closest('.results').clientWidth]")
+    assert width <= room, "the list scrolls sideways"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
 
 
 def test_admin_action_cancels_the_stream_a_page_is_showing(page: Page, slow: LiveServer) -> None:

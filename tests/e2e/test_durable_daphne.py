@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -139,8 +142,16 @@ async def test_sigterm_interrupts_every_live_stream(tmp_path: Path) -> None:
     assert "client disconnected" not in log
 
 
+def newest_heartbeat(db: Path) -> datetime:
+    """Return the latest `heartbeat_at` of the session rows in the SQLite database `db`."""
+    with closing(sqlite3.connect(db)) as conn:
+        (value,) = conn.execute("SELECT MAX(heartbeat_at) FROM streaming_streamsession").fetchone()
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 async def test_sigkill_leaves_rows_that_the_sweep_ends(tmp_path: Path) -> None:
-    env = server_env(tmp_path, STREAM_DEMO_DELAY_MS="50", STREAM_HEARTBEAT_SECONDS="0.5")
+    heartbeat = 0.5
+    env = server_env(tmp_path, STREAM_DEMO_DELAY_MS="50", STREAM_HEARTBEAT_SECONDS=str(heartbeat))
     migrate(env)
     db = tmp_path / "live.sqlite3"
     with daphne(env, tmp_path / "daphne.log") as server:
@@ -157,9 +168,16 @@ async def test_sigkill_leaves_rows_that_the_sweep_ends(tmp_path: Path) -> None:
                 await response.aclose()
 
     assert session_states(db) == [("running", "")] * 5
+    last_beat = newest_heartbeat(db)
     sweep = [sys.executable, "manage.py", "sweep_sessions"]
-    await asyncio.to_thread(subprocess.run, sweep, cwd=ROOT, env=env, check=True)
-    assert session_states(db) == [("running", "")] * 5  # heartbeats are still fresh
-    await asyncio.sleep(2 * 0.5)  # two heartbeat intervals without a beat: the worker is lost
+    # Ages are measured from the rows' last heartbeat, not from how soon a sweep starts (a
+    # second or more on a busy machine): a minute is far more than these rows can be old.
+    await asyncio.to_thread(
+        subprocess.run, [*sweep, "--stale-after", "60"], cwd=ROOT, env=env, check=True
+    )
+    assert session_states(db) == [("running", "")] * 5
+    # Two heartbeat intervals (the default threshold) after the last beat, the worker is lost.
+    lost_at = last_beat + timedelta(seconds=2 * heartbeat)
+    await asyncio.sleep(max(0.0, (lost_at - datetime.now(UTC)).total_seconds()))
     await asyncio.to_thread(subprocess.run, sweep, cwd=ROOT, env=env, check=True)
     assert session_states(db) == [("interrupted", "worker_lost")] * 5

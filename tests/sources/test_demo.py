@@ -145,6 +145,66 @@ async def test_plan_is_json_with_the_fields_the_ui_reads(max_step_num: int) -> N
     assert len(planner_chunks) > 20, "the plan streams in small pieces"
 
 
+@pytest.mark.parametrize(
+    ("question", "title", "topic", "thought"),
+    [
+        (
+            "How do deer survive winter?",
+            "How deer survive winter",
+            "how deer survive winter",
+            "The user wants to understand how deer survive winter.",
+        ),
+        (
+            "Where do eels come from?",
+            "Where eels come from",
+            "where eels come from",
+            "The user wants to understand where eels come from.",
+        ),
+        (
+            "What is vibe coding? Give me a short research report",
+            "Vibe coding",
+            "vibe coding",
+            "The user wants to understand vibe coding.",
+        ),
+        (
+            "Give me a short research report on vibe coding.",
+            "Vibe coding",
+            "vibe coding",
+            "The user wants to understand vibe coding.",
+        ),
+        ("Keep it brief. What are LLMs?", "LLMs", "LLMs", "The user wants to understand LLMs."),
+        (
+            "Please write a report about the history of tea.",
+            "History of tea",
+            "history of tea",
+            "The user wants to understand the history of tea.",
+        ),
+        (
+            "Explain quantum computing. Keep it short.",
+            "Quantum computing",
+            "quantum computing",
+            "The user wants to understand quantum computing.",
+        ),
+        (
+            "Why is the sky blue?",
+            "Why is the sky blue",
+            "Why is the sky blue",
+            'The user asks: "Why is the sky blue?"',
+        ),
+    ],
+)
+async def test_plan_is_about_the_topic_in_plain_english(
+    question: str, title: str, topic: str, thought: str
+) -> None:
+    events = await run(DemoWorkflowSource(), ask(question))
+
+    plan = plan_of(events)
+    assert plan["title"] == title
+    assert plan["thought"].startswith(f"{thought} This plan has ")
+    assert plan["steps"][0]["title"] == f"Background: {topic}"
+    assert data(events[0])["tool_calls"][0]["args"]["research_topic"] == question
+
+
 async def test_accepted_follow_up_researches_the_earlier_question_without_replanning() -> None:
     source = DemoWorkflowSource()
     first = await run(source, ask())
