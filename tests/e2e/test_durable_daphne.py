@@ -151,7 +151,9 @@ def newest_heartbeat(db: Path) -> datetime:
 
 async def test_sigkill_leaves_rows_that_the_sweep_ends(tmp_path: Path) -> None:
     heartbeat = 0.5
-    env = server_env(tmp_path, STREAM_DEMO_DELAY_MS="50", STREAM_HEARTBEAT_SECONDS=str(heartbeat))
+    env = server_env(
+        tmp_path, STREAM_DEMO_DELAY_MS="50", STREAM_ROW_HEARTBEAT_SECONDS=str(heartbeat)
+    )
     migrate(env)
     db = tmp_path / "live.sqlite3"
     with daphne(env, tmp_path / "daphne.log") as server:
@@ -176,7 +178,7 @@ async def test_sigkill_leaves_rows_that_the_sweep_ends(tmp_path: Path) -> None:
         subprocess.run, [*sweep, "--stale-after", "60"], cwd=ROOT, env=env, check=True
     )
     assert session_states(db) == [("running", "")] * 5
-    # Two heartbeat intervals (the default threshold) after the last beat, the worker is lost.
+    # Two row heartbeats (the default threshold) after the last beat, the worker is lost.
     lost_at = last_beat + timedelta(seconds=2 * heartbeat)
     await asyncio.sleep(max(0.0, (lost_at - datetime.now(UTC)).total_seconds()))
     await asyncio.to_thread(subprocess.run, sweep, cwd=ROOT, env=env, check=True)
