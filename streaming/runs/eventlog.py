@@ -7,32 +7,19 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.runs.frames import Frame, event_text, frame_size
+from streaming.runs.readers import OPENED, PING, Heartbeat, Output
 from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class Comment:
-    """A comment frame: clients ignore it, proxies see bytes flow."""
-
-    text: str
-
-
-OPENED = Comment("stream open")
-PING = Comment("ping")
-
-# What a reader yields to a transport: a comment, or events that are ready together.
-Output = Comment | list[Frame]
 
 # A reader whose next event comes this soon after its last batch went out is reading a
 # stream that produces faster than one event per loop pass. It lets the events produced in
@@ -51,19 +38,6 @@ class EventLogExpiredError(Exception):
         )
         self.after = after
         self.first_kept = first_kept
-
-
-class Followable(Protocol):
-    """Something a transport can read a stream from: a live run or a kept log."""
-
-    @property
-    def outcome(self) -> EndReason | None:
-        """How the stream ended, once it has."""
-        ...
-
-    def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
-        """Yield the events after `after`, then live ones, with pings, until the end."""
-        ...
 
 
 class EventLog:
@@ -200,7 +174,7 @@ class EventLog:
             return
         await self._next(None)
 
-    async def _next(self, heartbeat: _Heartbeat | None) -> bool:
+    async def _next(self, heartbeat: Heartbeat | None) -> bool:
         """Wait for the next event or the close; return False if `heartbeat` is due first."""
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -230,7 +204,7 @@ class EventLog:
         reader = reader or object()
         self.hold(reader, after)
         loop = asyncio.get_running_loop()
-        heartbeat = _Heartbeat(loop, conf.heartbeat_seconds)
+        heartbeat = Heartbeat(loop, conf.heartbeat_seconds)
         try:
             yield OPENED
             cursor = after
@@ -292,40 +266,3 @@ def _last(items: deque[T], count: int) -> list[T]:
     last = list(islice(reversed(items), count))
     last.reverse()
     return last
-
-
-class _Heartbeat:
-    """Wake a waiting reader with `True` after `interval` seconds without output.
-
-    One timer per reader, re-armed only when it fires: a reader that waits once per event
-    does not create and cancel a timer per event.
-    """
-
-    __slots__ = ("_handle", "_interval", "_loop", "quiet_since", "waiter")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
-        self._loop = loop
-        self._interval = interval
-        self._handle: asyncio.TimerHandle | None = None
-        self.quiet_since = loop.time()  # when the reader last sent something
-        self.waiter: asyncio.Future[bool] | None = None
-
-    def watch(self, waiter: asyncio.Future[bool]) -> None:
-        """Resolve `waiter` with True if the reader stays quiet for the interval."""
-        self.waiter = waiter
-        if self._handle is None:
-            self._handle = self._loop.call_at(self.quiet_since + self._interval, self._due)
-
-    def cancel(self) -> None:
-        """Stop the timer."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _due(self) -> None:
-        self._handle = None
-        due = self.quiet_since + self._interval
-        if self._loop.time() < due:  # The reader sent something since: not quiet yet.
-            self._handle = self._loop.call_at(due, self._due)
-        elif self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(True)

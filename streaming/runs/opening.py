@@ -18,7 +18,8 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Kind, Status, Transport
 from streaming.runs import redislog, shutdown
-from streaming.runs.eventlog import EventLogExpiredError, Followable
+from streaming.runs.eventlog import EventLogExpiredError
+from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.runs.run import StreamRun
 from streaming.sources import chat_source, prose_source

@@ -18,8 +18,9 @@ import redis.asyncio as redis
 
 from streaming.conf import conf
 from streaming.models import EndReason
-from streaming.runs.eventlog import OPENED, PING, EventLogExpiredError, Output
+from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.frames import Frame
+from streaming.runs.readers import OPENED, PING, Output
 
 logger = logging.getLogger(__name__)
 

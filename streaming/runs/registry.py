@@ -14,7 +14,8 @@ from weakref import WeakKeyDictionary
 from streaming import records
 from streaming.conf import conf
 from streaming.runs.endings import EndReason
-from streaming.runs.eventlog import EventLog, Output
+from streaming.runs.eventlog import EventLog
+from streaming.runs.readers import Output
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import contextvars
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any, Protocol
+from typing import Any
 
 from streaming import records
 from streaming.conf import conf
@@ -22,29 +22,14 @@ from streaming.models import Kind
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
-from streaming.runs.eventlog import Comment, EventLog, Output
+from streaming.runs.eventlog import EventLog
+from streaming.runs.readers import Comment, Output, reader_connection
 from streaming.runs.registry import live_runs
 from streaming.sources.base import Event, SourceError
 
 logger = logging.getLogger(__name__)
 
 LISTEN_RETRY_SECONDS = 0.5
-
-
-class ReaderConnection(Protocol):
-    """The connection a reader sends on, as far as the run needs to know it."""
-
-    @property
-    def stalled(self) -> bool:
-        """Whether the transport dropped it for leaving sent bytes unread."""
-        ...
-
-
-# Set by the transport for each connection (transports/backpressure.py), so that a run
-# whose last reader's client was dropped for not reading records `slow_client`.
-reader_connection: contextvars.ContextVar[ReaderConnection | None] = contextvars.ContextVar(
-    "streaming_reader_connection", default=None
-)
 
 
 class StreamRun:

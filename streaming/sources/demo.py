@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
@@ -15,90 +14,13 @@ from typing import Any
 from streaming.api.requests import ChatRequest
 from streaming.conf import conf
 from streaming.sources.base import Event
+from streaming.sources.demo_text import Page, Plan, build_plan, fake_pages, pieces, report, summary
 
 MAX_THREADS = 1000
 INTERRUPT_OPTIONS = (
     {"text": "Edit plan", "value": "edit_plan"},
     {"text": "Start research", "value": "accepted"},
 )
-
-# (step_type, title, description) of the plan's steps; `{topic}` is the shortened question.
-STEP_TEMPLATES = (
-    ("research", "Background: {topic}", "Gather definitions, history and context on {topic}."),
-    ("research", "Current state: {topic}", "Collect recent developments and figures on {topic}."),
-    ("processing", "Comparison of sources: {topic}", "Tabulate the sources found so far."),
-    ("research", "Debates: {topic}", "Find differing views and open questions on {topic}."),
-    ("research", "Outlook: {topic}", "Look for forecasts and expert expectations on {topic}."),
-)
-# Words before a noun phrase: "What is the history of tea?", "Give me a report on tea".
-NOUN_OPENER = re.compile(
-    r"^(?:(?:what|who)(?:'s|\s+(?:is|are|was|were))|tell me about|explain|describe"
-    r"|(?:please\s+)?(?:(?:give me|write(?: me)?|prepare)\s+(?:an?\s+)?(?:[\w-]+\s+){0,3}?"
-    r"(?:report|summary|overview)\s+(?:on|about|of)|look into|find out about))"
-    r"\s+",
-    re.IGNORECASE,
-)
-# "How do deer survive winter?" reads "how deer survive winter" without its "do"; other
-# auxiliaries ("does", "is", "can") would have to move behind the subject.
-DO_QUESTION = re.compile(r"^(how|why|when|where|what)\s+do\s+", re.IGNORECASE)
-DIRECT_QUESTION = re.compile(
-    r"^(?:how|why|when|where|what|which|who|is|are|was|were|do|does|did|can|could|should"
-    r"|will|would|has|have)\b",
-    re.IGNORECASE,
-)
-SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+")
-DEMO_NOTICE = "offline demo: no language model or search engine was used"
-
-Page = dict[str, str]
-Plan = dict[str, Any]
-
-
-def pieces(text: str, *, words: int = 2) -> list[str]:
-    """Split `text` into pieces of a few words that join back to `text` exactly."""
-    tokens = re.findall(r"\s*\S+\s*|\s+", text)
-    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)]
-
-
-@dataclass(frozen=True, slots=True)
-class _Topic:
-    """What a question asks about: `text` for the plan's titles, `thought` for the planner."""
-
-    text: str
-    thought: str
-
-
-def _topic(question: str) -> _Topic:
-    """Return the subject of `question`'s first question (or first sentence).
-
-    Requests to the assistant around it ("Give me a short report") are left out. A direct
-    question that cannot be turned into an object ("Why is the sky blue?") is quoted.
-    """
-    sentences = SENTENCE_BREAK.split(question.strip())
-    asked = next((s for s in sentences if s.endswith("?")), sentences[0])
-    opener = NOUN_OPENER.match(asked)
-    rest = asked[opener.end() :] if opener else asked
-    phrase = _shorten(rest)
-    if opener or not DIRECT_QUESTION.match(phrase):
-        text = _shorten(re.sub(r"^the\s+", "", rest, flags=re.IGNORECASE))
-        article = re.sub(r"^(the|an?)\b", lambda m: m[1].lower(), phrase, flags=re.IGNORECASE)
-        return _Topic(text, f"The user wants to understand {article}.")
-    clause = DO_QUESTION.sub(lambda m: m[1].lower() + " ", phrase)
-    if clause != phrase:
-        return _Topic(clause, f"The user wants to understand {clause}.")
-    return _Topic(phrase, f'The user asks: "{asked}"')
-
-
-def _shorten(text: str, limit: int = 80) -> str:
-    """Return `text` on one line, without final punctuation, cut at a word near `limit`."""
-    line = " ".join(text.split()).rstrip(".?!")
-    if len(line) > limit:
-        line = line[:limit].rsplit(" ", 1)[0] + "…"
-    return line or "the question"
-
-
-def _slug(text: str) -> str:
-    """Return a URL path segment for `text`."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "topic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,89 +74,13 @@ def _tool_use(
     yield Event("tool_call_result", data)
 
 
-def _build_plan(question: str, request: ChatRequest, *, feedback: str = "") -> Plan:
-    """Return a plan for `question` in the planner's JSON shape, revised by `feedback`."""
-    subject = _topic(question)
-    topic = subject.text
-    steps = [
-        {
-            "need_search": step_type == "research",
-            "title": title.format(topic=topic),
-            "description": description.format(topic=topic),
-            "step_type": step_type,
-        }
-        for step_type, title, description in STEP_TEMPLATES
-    ]
-    thought = subject.thought
-    if feedback:
-        thought = f"The user asked to revise the plan: {_shorten(feedback)}. " + thought
-        steps.insert(
-            0,
-            {
-                "need_search": True,
-                "title": f"Address the feedback: {_shorten(feedback, 60)}",
-                "description": f"Research {topic} with this feedback in mind: {feedback.strip()}",
-                "step_type": "research",
-            },
-        )
-    steps = steps[: request.max_step_num]
-    return {
-        "locale": request.locale,
-        "has_enough_context": False,
-        "thought": f"{thought} This plan has {len(steps)} step(s) ({DEMO_NOTICE}).",
-        "title": topic[:1].upper() + topic[1:],
-        "steps": steps,
-    }
-
-
-def _fake_pages(step: Mapping[str, Any], count: int) -> list[Page]:
-    """Return `count` made-up search results for `step`, marked as demo data."""
-    return [
-        {
-            "type": "page",
-            "title": f"Demo page {n}: {step['title']}",
-            "url": f"https://example.com/demo/{_slug(step['title'])}/{n}",
-            "content": f"Demo data, not a real search result. {step['description']}",
-        }
-        for n in range(1, min(count, 5) + 1)
-    ]
-
-
-def _summary(step: Mapping[str, Any], pages: list[Page]) -> str:
-    """Return what the demo learned in `step`, citing its pages."""
-    if step["step_type"] == "processing":
-        return f"A short Python script listed the {len(pages)} demo sources gathered so far."
-    return (
-        f'The demo search for "{step["title"]}" returned {len(pages)} made-up pages, '
-        f"led by [{pages[0]['title']}]({pages[0]['url']}). {step['description']}"
-    )
-
-
 def _code_step(thread_id: str, step: Mapping[str, Any], pages: list[Page]) -> Iterator[Event]:
     """Stream the coder running a script over the sources found so far."""
     titles = [page["title"] for page in pages]
     code = f"titles = {json.dumps(titles, ensure_ascii=False)}\nprint(len(titles), 'sources')"
     result = f"Successfully executed:\n```python\n{code}\n```\nStdout: {len(titles)} sources"
     yield from _tool_use(thread_id, "coder", "python_repl_tool", {"code": code}, result)
-    yield from _Message(thread_id, "coder").text(_summary(step, pages))
-
-
-def _report(question: str, plan: Plan, findings: list[str], pages: list[Page], style: str) -> str:
-    """Return the reporter's markdown for the research done."""
-    steps = plan["steps"]
-    points = "\n".join(f"- **{step['title']}**: {step['description']}" for step in steps)
-    sections = "\n\n".join(
-        f"### {step['title']}\n\n{finding}" for step, finding in zip(steps, findings, strict=True)
-    )
-    references = "\n".join(f"- [{page['title']}]({page['url']})" for page in pages)
-    return (
-        f"# {plan['title']}\n\n"
-        f"*Report style: {style}. Made-up sources ({DEMO_NOTICE}).*\n\n"
-        f"## Question\n\n{question}\n\n## Key Points\n\n{points}\n\n"
-        f"## Findings\n\n{sections}\n\n"
-        f"## Conclusion\n\nThe {len(steps)} steps above outline how a real research run "
-        f"would answer: {question}\n\n## References\n\n{references}\n"
-    )
+    yield from _Message(thread_id, "coder").text(summary(step, pages))
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,14 +123,14 @@ class DemoWorkflowSource:
         state = self._recall(thread_id)
         question = state.question if state else " ".join(text.split())
         if feedback == "accepted":
-            plan = state.plan if state else _build_plan(question, request)
+            plan = state.plan if state else build_plan(question, request)
             yield from self._research(thread_id, question, plan, request)
             return
         if feedback == "edit_plan":
-            plan = _build_plan(question, request, feedback=text)
+            plan = build_plan(question, request, feedback=text)
         else:
             question = " ".join(text.split())
-            plan = _build_plan(question, request)
+            plan = build_plan(question, request)
             yield from _handoff(thread_id, question, request.locale)
         self._remember(thread_id, _ThreadState(question, plan))
         yield from _planner(thread_id, plan, deep_thinking=request.enable_deep_thinking)
@@ -302,18 +148,18 @@ class DemoWorkflowSource:
         for step in plan["steps"]:
             if step["step_type"] == "processing":
                 yield from _code_step(thread_id, step, pages)
-                findings.append(_summary(step, pages))
+                findings.append(summary(step, pages))
                 continue
-            found = _fake_pages(step, request.max_search_results)
+            found = fake_pages(step, request.max_search_results)
             result = json.dumps(found, ensure_ascii=False)
             yield from _tool_use(
                 thread_id, "researcher", "web_search", {"query": step["title"]}, result
             )
-            findings.append(_summary(step, found))
+            findings.append(summary(step, found))
             yield from _Message(thread_id, "researcher").text(findings[-1])
             pages += found
-        report = _report(question, plan, findings, pages, request.report_style.value)
-        yield from _Message(thread_id, "reporter").text(report)
+        text = report(question, plan, findings, pages, request.report_style.value)
+        yield from _Message(thread_id, "reporter").text(text)
 
     def _recall(self, thread_id: str) -> _ThreadState | None:
         """Return what is remembered of `thread_id`, marking it recently used."""

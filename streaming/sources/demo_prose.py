@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator
 from streaming.api.requests import ProseRequest
 from streaming.conf import conf
 from streaming.sources.base import Event
-from streaming.sources.demo import pieces
+from streaming.sources.demo_text import pieces
 
 CONTINUATION = (
     "Building on this, the next step is to look at what it means in practice. "

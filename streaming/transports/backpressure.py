@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from streaming.conf import conf
-from streaming.runs.run import reader_connection
+from streaming.runs.readers import reader_connection
 
 logger = logging.getLogger(__name__)
 

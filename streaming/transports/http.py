@@ -25,9 +25,9 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import StreamSession, Transport
 from streaming.runs.cancel import CancelOutcome, request_cancel
-from streaming.runs.eventlog import Followable
 from streaming.runs.frames import Frame
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
+from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.sources import chat_source
 from streaming.transports import sse

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
-from streaming.runs.eventlog import Comment, Followable
 from streaming.runs.frames import Frame
+from streaming.runs.readers import Comment, Followable
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Transport
 from streaming.runs.cancel import request_cancel
-from streaming.runs.eventlog import Followable
 from streaming.runs.frames import Frame, encode_json, json_data, utf8_safe
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
+from streaming.runs.readers import Followable
 from streaming.transports.pump import encoded
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from streaming.models import EndReason
-from streaming.runs.eventlog import OPENED, EventLog, EventLogExpiredError
+from streaming.runs.eventlog import EventLog, EventLogExpiredError
 from streaming.runs.frames import to_frame
+from streaming.runs.readers import OPENED
 from streaming.sources.base import Event
 
 
