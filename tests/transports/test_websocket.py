@@ -69,8 +69,11 @@ async def test_prose_over_websocket(probe: Probe, use_source) -> None:
     assert {m["event"] for m in messages if m["type"] == "event"} == {""}
 
 
-async def test_cancel_message_ends_the_stream_as_user_cancel(probe: Probe, use_source) -> None:
+async def test_cancel_message_ends_the_stream_as_user_cancel(
+    probe: Probe, use_source, caplog: pytest.LogCaptureFixture
+) -> None:
     use_source("IdleSource")
+    caplog.set_level(logging.INFO, logger="streaming")
     ws = await connect()
     await ws.send_json_to({"type": "chat.start", "request": {"thread_id": "w2"}})
     assert (await ws.receive_json_from(TIMEOUT))["type"] == "session"
@@ -89,6 +92,8 @@ async def test_cancel_message_ends_the_stream_as_user_cancel(probe: Probe, use_s
     assert probe.cleanup_reason == "cancelled"
     session = await StreamSession.objects.aget()
     assert (session.status, session.end_reason) == (Status.CANCELLED, EndReason.USER_CANCEL)
+    # Logged as every user cancel is, whichever way it came.
+    assert f"Stream {session.id}: cancel requested" in caplog.messages
     # The socket stays open for the next stream.
     probe.gate.set()
     await ws.send_json_to({"type": "chat.start", "request": {}})
