@@ -38,6 +38,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
+    # Before the admin, so that its admin/base_site.html (the favicon) extends the admin's.
+    "streaming",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -47,7 +49,6 @@ INSTALLED_APPS = [
     "servestatic",
     "corsheaders",
     "channels",
-    "streaming",
 ]
 
 MIDDLEWARE = [

@@ -115,3 +115,14 @@ def test_users_who_are_not_staff_get_no_admin_link(client: Client) -> None:
 @override_settings(STREAM_API_TOKEN="secret")
 def test_page_asks_for_the_token_when_the_api_needs_one(client: Client) -> None:
     assert client_config(client)["tokenRequired"] is True
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/admin/"])
+def test_the_admin_links_the_same_icon(admin_client: Client, client: Client, path: str) -> None:
+    page = client.get(path) if path.endswith("login/") else admin_client.get(path)
+    (icon,) = [
+        node for node in Page(page.content).all(tag="link") if ("rel", "icon") in node.attributes
+    ]
+    assert dict(icon.attributes)["href"] == "/static/streaming/favicon.svg"
+    # Still the admin's own page around it.
+    assert b"Django administration" in page.content
