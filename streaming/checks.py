@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from streaming.conf import StreamingSettings, conf
+from streaming.conf import Setting, StreamingSettings, conf
 
 LANGGRAPH_PACKAGES = ("langgraph", "langchain_core")
 CHECKPOINTERS = ("memory", "none")
@@ -100,6 +100,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         try:
             value = setting.value()
         except (TypeError, ValueError):
+            if setting.choices:
+                errors.append(_not_a_choice(setting))
+                continue
             errors.append(
                 Error(
                     f"{setting.name} is {getattr(settings, setting.name)!r}, which is not a "
@@ -109,14 +112,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
             continue
-        if setting.choices and value not in setting.choices:
-            errors.append(
-                Error(
-                    f"{setting.name} is {value!r}.",
-                    hint=f"Use one of: {', '.join(map(str, setting.choices))}.",
-                    id="streaming.E011",
-                )
-            )
         if setting.non_negative and value < 0:
             errors.append(
                 Error(f"{setting.name} is {value!r}; it cannot be negative.", id="streaming.E012")
@@ -132,3 +127,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+def _not_a_choice(setting: Setting[Any]) -> Error:
+    return Error(
+        f"{setting.name} is {getattr(settings, setting.name)!r}.",
+        hint=f"Use one of: {', '.join(map(str, setting.choices))}.",
+        id="streaming.E011",
+    )

@@ -50,7 +50,10 @@ class Setting(Generic[T]):
 
 
 def _on_disconnect(value: Any) -> OnDisconnect:
-    return cast(OnDisconnect, str(value))
+    # Strict: a typo must never act as one of the two (check streaming.E011 names it first).
+    if value not in ON_DISCONNECT_CHOICES:
+        raise ValueError(f"{value!r} is not one of {', '.join(ON_DISCONNECT_CHOICES)}")
+    return cast(OnDisconnect, value)
 
 
 class StreamingSettings:

@@ -74,3 +74,11 @@ def test_the_stale_threshold_is_derived_from_the_row_heartbeat_unless_set() -> N
         assert conf.stale_after_seconds == 8
     with override_settings(STREAM_ROW_HEARTBEAT_SECONDS=4, STREAM_STALE_AFTER_SECONDS=30):
         assert conf.stale_after_seconds == 30
+
+
+def test_an_unknown_on_disconnect_never_acts_as_either() -> None:
+    with (
+        override_settings(STREAM_ON_DISCONNECT="contine"),
+        pytest.raises(ValueError, match="not one of"),
+    ):
+        _ = conf.on_disconnect

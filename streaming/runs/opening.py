@@ -124,6 +124,7 @@ async def _open(
     registry.opening += 1
     registry.per_client[client.address] += 1  # held while opening; the run holds its own
     try:
+        on_disconnect = conf.on_disconnect  # read before the row exists: a bad value opens none
         session_id = await records.open_session(
             kind=kind,
             transport=transport,
@@ -139,6 +140,7 @@ async def _open(
             thread_id=thread_id,
             events=events(),
             client_address=client.address,
+            on_disconnect=on_disconnect,
         )
         try:
             await run.start()

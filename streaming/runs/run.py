@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from streaming import records
-from streaming.conf import conf
+from streaming.conf import OnDisconnect, conf
 from streaming.models import Kind
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
@@ -43,8 +43,10 @@ class StreamRun:
         thread_id: str,
         events: AsyncGenerator[Event, None],
         client_address: str | None = None,
+        on_disconnect: OnDisconnect = "cancel",
     ) -> None:
         self.session_id = session_id
+        self.on_disconnect = on_disconnect
         self.client_address = client_address
         self.kind = kind
         self.thread_id = thread_id
@@ -105,7 +107,7 @@ class StreamRun:
         if self._first_reader is not None:
             self.log.release(self._first_reader)
             self._first_reader = None
-        if conf.on_disconnect == "cancel" and self._readers == 0:
+        if self.on_disconnect == "cancel" and self._readers == 0:
             self.request_stop(EndReason.CLIENT_DISCONNECT)
 
     def request_stop(self, reason: EndReason) -> None:
@@ -144,7 +146,7 @@ class StreamRun:
                         self.delivered = max(self.delivered, output[-1].id)
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
-            if self._readers == 0 and conf.on_disconnect == "cancel":
+            if self._readers == 0 and self.on_disconnect == "cancel":
                 await self.stop(_reader_gone())
             raise
         else:

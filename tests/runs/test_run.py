@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -138,3 +139,14 @@ async def test_heartbeat_comments_while_source_is_silent(probe: Probe, use_sourc
     assert [f.data for f in parse(body)][-1].endswith('"finish_reason":"stop"}')
     session = await session_of(exchange)
     assert session.status == Status.COMPLETED
+
+
+@override_settings(STREAM_ON_DISCONNECT="contine")
+async def test_an_unknown_on_disconnect_opens_no_stream(caplog: pytest.LogCaptureFixture) -> None:
+    exchange = await post_json("/api/chat/stream", {})
+    body = await exchange.read_all()
+
+    assert exchange.status == 503
+    assert json.loads(body) == {"detail": "The server cannot open streams right now."}
+    assert await StreamSession.objects.acount() == 0
+    assert any("'contine' is not one of cancel, continue" in m for m in caplog.messages)
