@@ -16,11 +16,13 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from streaming.routing import websocket_application  # noqa: E402
 from streaming.runs.shutdown import install_daphne_hook, lifespan  # noqa: E402
 from streaming.transports.backpressure import bound_sends  # noqa: E402
+from streaming.transports.handoff import serve_bodies  # noqa: E402
 
-# Sends to a client that stops reading wait at most STREAM_SEND_TIMEOUT_SECONDS.
+# Sends to a client that stops reading wait at most STREAM_SEND_TIMEOUT_SECONDS; event
+# streams are sent after Django's handler has finished (no OS thread per live stream).
 application = ProtocolTypeRouter(
     {
-        "http": bound_sends(django_asgi_app),
+        "http": bound_sends(serve_bodies(django_asgi_app)),
         "websocket": bound_sends(websocket_application()),
         "lifespan": lifespan,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -25,22 +25,32 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import StreamSession, Transport
 from streaming.runs.cancel import CancelOutcome, request_cancel
-from streaming.runs.frames import Frame
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.sources import chat_source
 from streaming.transports import sse
-from streaming.transports.pump import encoded
+from streaming.transports.handoff import handoff_of
 
 logger = logging.getLogger(__name__)
 
 
 class EventStreamResponse(StreamingHttpResponse):
-    """Stream a run's (or a kept log's) frames as Server-Sent Events."""
+    """Stream a run's (or a kept log's) frames as Server-Sent Events.
 
-    def __init__(self, stream: Followable, *, session_id: uuid.UUID, after: int = 0) -> None:
-        self._body = encoded(stream, after=after, comment=_comment_chunks, frames=_frame_chunks)
+    Served through `transports.handoff` (as `project.asgi` serves it), the body is sent after
+    Django's handler has finished; elsewhere Django's handler streams it.
+    """
+
+    def __init__(
+        self, stream: Followable, request: HttpRequest, *, session_id: uuid.UUID, after: int = 0
+    ) -> None:
+        handoff = handoff_of(getattr(request, "scope", None))
+        if handoff is not None:
+            handoff.take(stream, after=after, session_id=session_id)
+            self._body = _nothing()
+        else:
+            self._body = sse.event_stream(stream, after=after)
         super().__init__(self._body, headers=sse.stream_headers(str(session_id)))
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -50,12 +60,9 @@ class EventStreamResponse(StreamingHttpResponse):
         return self._body
 
 
-def _comment_chunks(text: str) -> list[bytes]:
-    return [sse.encode_comment(text)]
-
-
-def _frame_chunks(frames: list[Frame]) -> list[bytes]:
-    return [sse.encode_frames(frames)]
+async def _nothing() -> AsyncGenerator[bytes, None]:
+    return
+    yield  # An async generator that yields nothing.
 
 
 class ApiView(View):
@@ -111,7 +118,7 @@ class ChatStreamView(ApiView):
             run = await open_chat_stream(chat, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(run, session_id=run.session_id)
+        return EventStreamResponse(run, request, session_id=run.session_id)
 
 
 class ProseStreamView(ApiView):
@@ -127,7 +134,7 @@ class ProseStreamView(ApiView):
             run = await open_prose_stream(prose, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(run, session_id=run.session_id)
+        return EventStreamResponse(run, request, session_id=run.session_id)
 
 
 class ConfigView(ApiView):
@@ -151,7 +158,7 @@ class SessionStreamView(ApiView):
             stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(stream, session_id=session_id, after=after)
+        return EventStreamResponse(stream, request, session_id=session_id, after=after)
 
 
 def _last_event_id(request: HttpRequest) -> int:

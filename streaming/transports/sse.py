@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 
 from streaming.runs.frames import Frame, replace_surrogates
+from streaming.runs.readers import Followable
+from streaming.transports.pump import encoded
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 SESSION_HEADER = "X-Stream-Session-Id"
@@ -69,3 +71,16 @@ def encode_frames(frames: Iterable[Frame]) -> bytes:
 def encode_comment(text: str) -> bytes:
     """Encode a comment frame, which clients ignore (heartbeats, the opening frame)."""
     return "".join(f": {line}\n" for line in _line_breaks.split(text)).encode() + b"\n"
+
+
+def event_stream(stream: Followable, *, after: int = 0) -> AsyncGenerator[bytes, None]:
+    """Return the body of an event stream: `stream`'s outputs after `after`, encoded."""
+    return encoded(stream, after=after, comment=_comment_chunks, frames=_frame_chunks)
+
+
+def _comment_chunks(text: str) -> list[bytes]:
+    return [encode_comment(text)]
+
+
+def _frame_chunks(frames: list[Frame]) -> list[bytes]:
+    return [encode_frames(frames)]

@@ -1,0 +1,127 @@
+"""SSE bodies streamed after Django's request handler has finished: no OS thread per stream.
+
+Django's ASGI handler runs each request in asgiref's `ThreadSensitiveContext`. Its first
+thread-sensitive sync call (the `close_old_connections` receiver of `request_started`, the
+sync middleware) starts an OS thread for that request, and the thread lives until the
+handler returns: for a streamed response, until the stream ends. So a stream view does not
+stream its body through Django. Django's handler runs the whole request as for any view
+(host validation, every middleware, the token, admission, the session row written) and
+sends the response's status and headers; the view leaves the body empty and hands the
+stream over (`BodyHandoff.take`). `serve_bodies`, the ASGI layer around the handler, then
+streams it once the handler, its thread and `request_finished` are done, and watches for
+the client's disconnect as Django's handler would (design rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from streaming.runs.readers import Followable
+from streaming.transports import sse
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
+
+# The scope key under which a request finds the handoff of its body.
+HANDOFF = "streaming.body_handoff"
+
+
+@dataclass(slots=True)
+class BodyHandoff:
+    """A stream an SSE view hands to the ASGI layer, to be sent after the handler returns."""
+
+    stream: Followable | None = None
+    after: int = 0
+    session_header: bytes = b""
+    started: bool = False  # the handler sent this stream's status and headers
+    disconnected: bool = False  # the client left while the handler ran
+
+    def take(self, stream: Followable, *, after: int, session_id: uuid.UUID) -> None:
+        """Send `stream` after event `after` once the handler has sent the headers."""
+        self.stream, self.after = stream, after
+        self.session_header = str(session_id).encode()
+
+
+def handoff_of(scope: Scope | None) -> BodyHandoff | None:
+    """Return the handoff of the request with this ASGI scope, if it is served here."""
+    found = (scope or {}).get(HANDOFF)
+    return found if isinstance(found, BodyHandoff) else None
+
+
+def serve_bodies(app: ASGIApp) -> ASGIApp:
+    """Wrap Django's handler: stream the bodies its stream views hand over, after it."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        handoff = BodyHandoff()
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                handoff.disconnected = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and _is_for(handoff, message):
+                handoff.started = True
+            elif handoff.started and message["type"] == "http.response.body":
+                return  # The empty body of the view's response: the stream's follows.
+            await send(message)
+
+        await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
+        if handoff.started and handoff.stream is not None and not handoff.disconnected:
+            # A client that left while the handler ran leaves the run without a reader,
+            # which stops it (runs/run.py, `_never_read`).
+            await _stream_body(handoff.stream, handoff.after, receive, send)
+
+    return serve
+
+
+def _is_for(handoff: BodyHandoff, message: Message) -> bool:
+    """Return whether a response start carries the session of the handed-off stream."""
+    if handoff.stream is None:
+        return False
+    header = sse.SESSION_HEADER.lower().encode()
+    return any(
+        name.lower() == header and value == handoff.session_header
+        for name, value in message.get("headers", [])
+    )
+
+
+async def _stream_body(stream: Followable, after: int, receive: Receive, send: Send) -> None:
+    """Send the stream's frames until it ends or the client goes away."""
+    body = sse.event_stream(stream, after=after)
+    sending = asyncio.ensure_future(_send_all(body, send))
+    leaving = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # The client left, or the server is stopping this request: close the reader at
+        # once, and wait for it (design rule 4).
+        for task in (sending, leaving):
+            task.cancel()
+        await asyncio.wait({sending, leaving})
+    if not sending.cancelled() and sending.exception() is not None:
+        raise sending.exception()  # type: ignore[misc]
+
+
+async def _send_all(body: AsyncGenerator[bytes, None], send: Send) -> None:
+    async with contextlib.aclosing(body):
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
