@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
 from pathlib import Path
 
 import httpx
@@ -65,7 +66,7 @@ async def live_streams(client: httpx.AsyncClient, count: int) -> AsyncIterator[l
             )
             assert response.status_code == 200
             # Kept until the block ends: an abandoned reader closes its connection.
-            readers.append(reader := response.aiter_bytes())
+            readers.append(reader := cast(AsyncGenerator[bytes, None], response.aiter_bytes()))
             stack.push_async_callback(reader.aclose)
             assert (await anext(reader)).startswith(b": stream open\n\n")
             sessions.append(response.headers["x-stream-session-id"])
