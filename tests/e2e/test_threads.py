@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import cast
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
