@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from streaming.api.errors import Refusal
 from streaming.conf import conf
 
+# The header a 401 carries: how to authenticate.
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
 
 def token_is_valid(authorization: str) -> bool:
     """Return whether an `Authorization` header value carries the configured token."""
@@ -21,4 +24,4 @@ def token_is_valid(authorization: str) -> bool:
 def require_token(headers: Mapping[str, str]) -> None:
     """Raise 401 unless the request carries the configured token (when one is set)."""
     if not token_is_valid(headers.get("Authorization", "")):
-        raise Refusal.BAD_TOKEN.error({"WWW-Authenticate": "Bearer"})
+        raise Refusal.BAD_TOKEN.error(CHALLENGE)

@@ -13,9 +13,12 @@ from typing import Any
 
 from django.http import JsonResponse
 
+from streaming.api.responses import ErrorBody
 from streaming.conf import conf
 
 logger = logging.getLogger(__name__)
+
+RETRY_AFTER = "Retry-After"
 
 
 class ApiError(Exception):
@@ -29,7 +32,7 @@ class ApiError(Exception):
 
     def response(self) -> JsonResponse:
         """Return the answer a client gets: `{"detail": ...}` with the status."""
-        response = JsonResponse({"detail": self.detail}, status=self.status, headers=self.headers)
+        response = ErrorBody(detail=self.detail).response(status=self.status, headers=self.headers)
         if self.status >= 500:
             # A refusal the server chose (at its limit, restarting, or a dependency failing,
             # which is logged where it failed): a warning, not an error for Django to log.
@@ -69,9 +72,14 @@ class Refusal(enum.Enum):
         """The text clients get."""
         return str(self.value[1])
 
+    @property
+    def retry_later(self) -> bool:
+        """Whether the answer carries `Retry-After`."""
+        return bool(self.value[2])
+
     def error(self, headers: dict[str, str] | None = None) -> ApiError:
         """Return this refusal as an ApiError to raise (with `Retry-After` where it applies)."""
         headers = dict(headers or {})
-        if self.value[2]:
-            headers["Retry-After"] = str(conf.retry_after_seconds)
+        if self.retry_later:
+            headers[RETRY_AFTER] = str(conf.retry_after_seconds)
         return ApiError(self.status, self.detail, headers=headers)

@@ -10,7 +10,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -22,8 +22,9 @@ from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
+from streaming.api.responses import CancelAccepted, Check, Config, Health, SessionRecord
 from streaming.conf import conf
-from streaming.models import StreamSession, Transport
+from streaming.models import Transport
 from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
@@ -142,9 +143,7 @@ class ConfigView(ApiView):
 
     async def get(self, request: HttpRequest) -> HttpResponse:
         """Return the RAG provider and the models the chat source offers."""
-        source = chat_source(conf.chat_source)
-        models: dict[str, list[str]] = getattr(source, "models", {"basic": [], "reasoning": []})
-        return JsonResponse({"rag": {"provider": None}, "models": models})
+        return Config.offered_by(chat_source(conf.chat_source)).response()
 
 
 class SessionStreamView(ApiView):
@@ -180,25 +179,7 @@ class SessionDetailView(ApiView):
                 raise Refusal.NO_SESSION.error()
         except ApiError as exc:
             return exc.response()
-        return JsonResponse(session_json(session))
-
-
-def session_json(session: StreamSession) -> dict[str, Any]:
-    """Return the public fields of a session record."""
-    return {
-        "id": str(session.id),
-        "kind": session.kind,
-        "transport": session.transport,
-        "thread_id": session.thread_id,
-        "status": session.status,
-        "end_reason": session.end_reason,
-        "started_at": session.started_at.isoformat(),
-        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
-        "duration_seconds": session.duration_seconds,
-        "events_sent": session.events_sent,
-        "last_event_id": session.last_event_id,
-        "source": session.source,
-    }
+        return SessionRecord.of(session).response()
 
 
 class SessionCancelView(ApiView):
@@ -217,7 +198,7 @@ class SessionCancelView(ApiView):
             return Refusal.NO_SESSION.error().response()
         if outcome is CancelOutcome.ALREADY_ENDED:
             return Refusal.ALREADY_ENDED.error().response()
-        return JsonResponse({"id": str(session_id), "status": "cancelling"}, status=202)
+        return CancelAccepted(id=session_id).response(status=202)
 
 
 class HealthView(ApiView):
@@ -225,19 +206,20 @@ class HealthView(ApiView):
 
     async def get(self, request: HttpRequest) -> HttpResponse:
         """Check the database and the channel layer."""
-        checks = {
-            "database": await _check(records.ping_database),
-            "channel_layer": await _check(_ping_layer),
-        }
-        healthy = all(value == "ok" for value in checks.values())
-        load = {"live_streams": len(live_runs().runs), "tasks": len(asyncio.all_tasks())}
-        return JsonResponse(
-            {"status": "ok" if healthy else "error", **checks, **load},
-            status=200 if healthy else 503,
+        database = await _check(records.ping_database)
+        channel_layer = await _check(_ping_layer)
+        healthy = database == channel_layer == "ok"
+        health = Health(
+            status="ok" if healthy else "error",
+            database=database,
+            channel_layer=channel_layer,
+            live_streams=len(live_runs().runs),
+            tasks=len(asyncio.all_tasks()),
         )
+        return health.response(status=200 if healthy else 503)
 
 
-async def _check(probe: Any) -> str:
+async def _check(probe: Any) -> Check:
     try:
         await probe()
     except Exception as exc:

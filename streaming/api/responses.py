@@ -1,0 +1,127 @@
+"""Answers of the JSON endpoints: the views serialise through these, the document reads them.
+
+Every field is always sent, so the document marks every field required.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.http import JsonResponse
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+
+# `datetime.isoformat()` (`+00:00`), as the record has always been sent: not pydantic's `Z`.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Count = Annotated[int, Field(ge=0)]
+Check = Literal["ok", "error"]
+
+
+class Answer(BaseModel):
+    """A JSON answer: serialised by `response()`, every field required in the document."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    def response(self, *, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
+        """Return this answer as Django's JsonResponse, with `status`."""
+        return JsonResponse(self.model_dump(mode="json"), status=status, headers=headers)
+
+
+class Issue(Answer):
+    """One reason a body was refused (pydantic's error, without the input)."""
+
+    type: str = Field(description="What is wrong, as a code: pydantic's error types, and ours.")
+    loc: list[str | int] = Field(description="Where: `body`, then the keys and indexes.")
+    msg: str = Field(description="The reason, for people.")
+
+
+class ErrorBody(Answer):
+    """Every refusal of the API: FastAPI's shape, which deer-flow handles."""
+
+    detail: str | list[Issue] = Field(
+        description="Why the request was refused: a text, or one issue per reason for a body."
+    )
+
+
+class SessionRecord(Answer):
+    """One stream's record; fields may be added, these keep their names."""
+
+    id: uuid.UUID = Field(description="The session's id (`X-Stream-Session-Id`).")
+    kind: Kind = Field(description="Which stream it serves.")
+    transport: Transport = Field(description="How its client was connected.")
+    thread_id: str = Field(description="deer-flow's thread id; empty for prose.")
+    status: Status = Field(description="Where the session is in its life.")
+    end_reason: EndReason = Field(description="Why it ended; empty if it runs or completed.")
+    started_at: Timestamp = Field(description="When the request was admitted.")
+    ended_at: Timestamp | None = Field(description="When it ended; null while it runs.")
+    duration_seconds: float | None = Field(description="How long it ran; null while it runs.")
+    events_sent: Count = Field(description="Events handed to the client's connection.")
+    last_event_id: Count = Field(description="Id of the last event the stream produced.")
+    source: str = Field(description="The event source that ran it.")
+
+    @classmethod
+    def of(cls, session: StreamSession) -> SessionRecord:
+        """Return the public fields of a session's row."""
+        return cls(
+            id=session.id,
+            kind=Kind(session.kind),
+            transport=Transport(session.transport),
+            thread_id=session.thread_id,
+            status=Status(session.status),
+            end_reason=EndReason(session.end_reason),
+            started_at=session.started_at,
+            ended_at=session.ended_at,
+            duration_seconds=session.duration_seconds,
+            events_sent=session.events_sent,
+            last_event_id=session.last_event_id,
+            source=session.source,
+        )
+
+
+class CancelAccepted(Answer):
+    """The cancel was sent to the session's live run; its stream ends as cancelled."""
+
+    id: uuid.UUID = Field(description="The session's id.")
+    status: Literal["cancelling"] = "cancelling"
+
+
+class Rag(Answer):
+    """deer-flow's retrieval settings: this server has no RAG provider."""
+
+    provider: str | None = None
+
+
+class Models(Answer):
+    """The models the chat source offers, by deer-flow's kinds."""
+
+    basic: list[str] = []
+    reasoning: list[str] = []
+
+
+class Config(Answer):
+    """The server's configuration in deer-flow's shape."""
+
+    rag: Rag = Field(default_factory=Rag)
+    models: Models = Field(default_factory=Models)
+
+    @classmethod
+    def offered_by(cls, source: Any) -> Config:
+        """Return the configuration with the models `source` offers (none without `models`)."""
+        return cls(models=Models.model_validate(getattr(source, "models", {})))
+
+
+class Health(Answer):
+    """Whether the database and the channel layer answer, and this worker's load."""
+
+    status: Check = Field(description="`ok` when both answer (200), else `error` (503).")
+    database: Check
+    channel_layer: Check
+    live_streams: Count = Field(description="Streams this worker runs.")
+    tasks: Count = Field(description="asyncio tasks in this worker.")
