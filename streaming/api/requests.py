@@ -83,7 +83,11 @@ class ChatRequest(Schema):
     max_search_results: Annotated[int, Field(ge=1, le=50)] = 3
     auto_accepted_plan: bool = False
     interrupt_feedback: ShortText | None = None
-    mcp_settings: dict[str, Any] | None = None
+    mcp_settings: dict[str, Any] | None = Field(
+        None,
+        description="deer-flow's MCP settings (refused unless ENABLE_MCP_SERVER_CONFIGURATION): "
+        "no U+0000 in any key or string, nested at most 64 levels deep.",
+    )
     enable_background_investigation: bool = True
     enable_web_search: bool = True
     report_style: ReportStyle = ReportStyle.ACADEMIC

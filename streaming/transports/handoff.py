@@ -7,9 +7,11 @@ handler returns: for a streamed response, until the stream ends. So a stream vie
 stream its body through Django. Django's handler runs the whole request as for any view
 (host validation, every middleware, the token, admission, the session row written) and
 sends the response's status and headers; the view leaves the body empty and hands the
-stream over (`BodyHandoff.take`). `serve_bodies`, the ASGI layer around the handler, then
-streams it once the handler, its thread and `request_finished` are done, and watches for
-the client's disconnect as Django's handler would (design rule 1).
+body over (`BodyHandoff.take`), its reader already attached. `serve_bodies`, the ASGI layer
+around the handler, then sends it once the handler, its thread and `request_finished` are
+done, and watches for the client's disconnect as Django's handler would (design rule 1).
+A body that is never sent (the client left, or the handler answered otherwise) is closed,
+which tells the run its reader went away.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from streaming.runs.readers import Followable
 from streaming.transports import sse
 
 Scope = MutableMapping[str, Any]
@@ -38,15 +39,17 @@ HANDOFF = "streaming.body_handoff"
 class BodyHandoff:
     """A stream an SSE view hands to the ASGI layer, to be sent after the handler returns."""
 
-    stream: Followable | None = None
-    after: int = 0
+    body: AsyncGenerator[bytes, None] | None = None
+    first: bytes = b""  # read from `body` already
     session_header: bytes = b""
     started: bool = False  # the handler sent this stream's status and headers
     disconnected: bool = False  # the client left while the handler ran
 
-    def take(self, stream: Followable, *, after: int, session_id: uuid.UUID) -> None:
-        """Send `stream` after event `after` once the handler has sent the headers."""
-        self.stream, self.after = stream, after
+    def take(
+        self, body: AsyncGenerator[bytes, None], *, first: bytes, session_id: uuid.UUID
+    ) -> None:
+        """Send `first`, then the rest of `body`, once the handler has sent the headers."""
+        self.body, self.first = body, first
         self.session_header = str(session_id).encode()
 
 
@@ -78,18 +81,20 @@ def serve_bodies(app: ASGIApp) -> ASGIApp:
                 return  # The empty body of the view's response: the stream's follows.
             await send(message)
 
-        await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
-        if handoff.started and handoff.stream is not None and not handoff.disconnected:
-            # A client that left while the handler ran leaves the run without a reader,
-            # which stops it (runs/run.py, `_never_read`).
-            await _stream_body(handoff.stream, handoff.after, receive, send)
+        try:
+            await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
+            if handoff.body is not None and handoff.started and not handoff.disconnected:
+                await _stream_body(handoff.first, handoff.body, receive, send)
+        finally:
+            if handoff.body is not None:
+                await handoff.body.aclose()  # Sent to its end, or never: the reader is gone.
 
     return serve
 
 
 def _is_for(handoff: BodyHandoff, message: Message) -> bool:
     """Return whether a response start carries the session of the handed-off stream."""
-    if handoff.stream is None:
+    if handoff.body is None:
         return False
     header = sse.SESSION_HEADER.lower().encode()
     return any(
@@ -98,10 +103,11 @@ def _is_for(handoff: BodyHandoff, message: Message) -> bool:
     )
 
 
-async def _stream_body(stream: Followable, after: int, receive: Receive, send: Send) -> None:
+async def _stream_body(
+    first: bytes, body: AsyncGenerator[bytes, None], receive: Receive, send: Send
+) -> None:
     """Send the stream's frames until it ends or the client goes away."""
-    body = sse.event_stream(stream, after=after)
-    sending = asyncio.ensure_future(_send_all(body, send))
+    sending = asyncio.ensure_future(_send_all(first, body, send))
     leaving = asyncio.ensure_future(_disconnect(receive))
     try:
         await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
@@ -115,8 +121,9 @@ async def _stream_body(stream: Followable, after: int, receive: Receive, send: S
         raise sending.exception()  # type: ignore[misc]
 
 
-async def _send_all(body: AsyncGenerator[bytes, None], send: Send) -> None:
+async def _send_all(first: bytes, body: AsyncGenerator[bytes, None], send: Send) -> None:
     async with contextlib.aclosing(body):
+        await send({"type": "http.response.body", "body": first, "more_body": True})
         async for chunk in body:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})

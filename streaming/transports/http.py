@@ -40,19 +40,30 @@ class EventStreamResponse(StreamingHttpResponse):
     """Stream a run's (or a kept log's) frames as Server-Sent Events.
 
     Served through `transports.handoff` (as `project.asgi` serves it), the body is sent after
-    Django's handler has finished; elsewhere Django's handler streams it.
+    Django's handler has finished; elsewhere Django's handler streams it. Build it with
+    `open()`, which attaches the reader before the headers go out.
     """
 
-    def __init__(
-        self, stream: Followable, request: HttpRequest, *, session_id: uuid.UUID, after: int = 0
-    ) -> None:
+    def __init__(self, body: AsyncGenerator[bytes, None], *, session_id: uuid.UUID) -> None:
+        self._body = body
+        super().__init__(body, headers=sse.stream_headers(str(session_id)))
+
+    @classmethod
+    async def open(
+        cls, stream: Followable, request: HttpRequest, *, session_id: uuid.UUID, after: int = 0
+    ) -> EventStreamResponse:
+        """Return the response for `stream` after event `after`, its reader attached.
+
+        The body's first chunk is read here: the reader then holds its place and counts as
+        one of the run's readers before the client can act on the headers (another reader
+        that leaves meanwhile does not stop the run).
+        """
+        body = sse.event_stream(stream, after=after)
         handoff = handoff_of(getattr(request, "scope", None))
-        if handoff is not None:
-            handoff.take(stream, after=after, session_id=session_id)
-            self._body = _nothing()
-        else:
-            self._body = sse.event_stream(stream, after=after)
-        super().__init__(self._body, headers=sse.stream_headers(str(session_id)))
+        if handoff is None:
+            return cls(body, session_id=session_id)
+        handoff.take(body, first=await anext(body), session_id=session_id)
+        return cls(_nothing(), session_id=session_id)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         # Django's ASGI handler closes what `aiter(response)` returns when the client goes
@@ -119,7 +130,7 @@ class ChatStreamView(ApiView):
             run = await open_chat_stream(chat, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(run, request, session_id=run.session_id)
+        return await EventStreamResponse.open(run, request, session_id=run.session_id)
 
 
 class ProseStreamView(ApiView):
@@ -135,7 +146,7 @@ class ProseStreamView(ApiView):
             run = await open_prose_stream(prose, transport=Transport.SSE, client=_client(request))
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(run, request, session_id=run.session_id)
+        return await EventStreamResponse.open(run, request, session_id=run.session_id)
 
 
 class ConfigView(ApiView):
@@ -157,7 +168,7 @@ class SessionStreamView(ApiView):
             stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
-        return EventStreamResponse(stream, request, session_id=session_id, after=after)
+        return await EventStreamResponse.open(stream, request, session_id=session_id, after=after)
 
 
 def _last_event_id(request: HttpRequest) -> int:

@@ -72,6 +72,10 @@ def _forbid_nul(schema: Any) -> None:
     elif isinstance(schema, dict):
         if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
             schema["pattern"] = NUL_FREE_TEXT
+        if schema.get("type") == "object" and schema.get("additionalProperties") is True:
+            # A free-form object's own keys; deeper values would need a recursive schema,
+            # which the description states instead (`mcp_settings`).
+            schema["propertyNames"] = {"pattern": NUL_FREE_TEXT}
         for key, value in schema.items():
             if key != "if":
                 _forbid_nul(value)

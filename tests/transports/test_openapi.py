@@ -220,6 +220,16 @@ def near(schema: dict[str, Any], fields: list[str]) -> st.SearchStrategy[dict[st
     return st.builds(lambda body, changed: body | changed, from_schema(schema), changes)
 
 
+def inside_mcp_settings(issues: list[dict[str, Any]]) -> bool:
+    """Return whether every issue is U+0000 or depth inside `mcp_settings`' values."""
+    return all(
+        issue["type"] in ("string_nul", "too_deep")
+        and issue["loc"][:2] == ["body", "mcp_settings"]
+        and len(issue["loc"]) >= 3
+        for issue in issues
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     case=st.tuples(st.just("/api/chat/stream"), near(CHAT_SCHEMA, list(CHAT_SCHEMA["properties"])))
@@ -235,7 +245,9 @@ async def test_what_the_views_refuse_the_document_refuses(case: tuple[str, dict[
     await exchange.read_all()
     assert_documented(exchange, path, "post")
     if exchange.status == 422:
-        assert not allowed, json.loads(exchange.body)
+        assert not allowed or inside_mcp_settings(json.loads(exchange.body)["detail"])
+    if allowed and exchange.status == 422:
+        return  # The one rule the document states in words (it would need recursion).
     if allowed:
         assert exchange.status == 200 or (exchange.status == 403 and body.get("mcp_settings"))
 
