@@ -53,6 +53,11 @@ class Refusal(enum.Enum):
         "to enable MCP features.",
         False,
     )
+    UNSUPPORTED_MEDIA_TYPE = (
+        415,
+        "Request body must be JSON: send it with Content-Type: application/json.",
+        False,
+    )
     NO_SESSION = (404, "No such session.", False)
     ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
     NOT_KEPT = (410, "The events of this session are no longer kept.", False)

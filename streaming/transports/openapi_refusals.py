@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from streaming.api.access import CHALLENGE
-from streaming.api.bodies import BODY, MAX_DEPTH, parse_json_object, too_large
+from streaming.api.bodies import BODY, MAX_DEPTH, MISSING_BODY, parse_json_object, too_large
 from streaming.api.bodies import validate as validate_body
 from streaming.api.errors import RETRY_AFTER, ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
@@ -76,6 +76,8 @@ def body_refusals() -> list[Refused]:
     return [
         Refused(400, "not_json", "The body is not valid JSON.", parsed(b"{"), {}),
         Refused(413, "too_large", too_big, too_large(BODY).detail, {}),
+        Refused.by(Refusal.UNSUPPORTED_MEDIA_TYPE),
+        Refused(422, "missing", "The body is empty.", MISSING_BODY, {}),
         Refused(422, "not_an_object", invalid, parsed(b"[]"), {}),
         Refused(422, "invalid", invalid, validated(ProseRequest, {"option": "shout"}), {}),
         Refused(422, "nul", invalid, validated(ChatRequest, {"thread_id": "\0"}), {}),

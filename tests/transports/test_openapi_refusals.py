@@ -44,6 +44,7 @@ STREAMS = [
     ("/api/chat/stream", {"thread_id": "refusals"}),
     ("/api/prose/generate", {"prompt": "x", "option": "fix"}),
 ]
+TEXT_PLAIN = {"content-type": "text/plain"}
 SESSIONS = [
     ("GET", "/api/sessions/{session_id}"),
     ("POST", "/api/sessions/{session_id}/cancel"),
@@ -57,6 +58,7 @@ CASES = [
             Case("POST", path, Refusal.BAD_TOKEN, body, {"STREAM_API_TOKEN": "s3cret"}),
             Case("POST", path, Refusal.CLIENT_AT_LIMIT, body, {"STREAM_MAX_STREAMS_PER_CLIENT": 0}),
             Case("POST", path, Refusal.AT_LIMIT, body, {"STREAM_MAX_STREAMS": 0}),
+            Case("POST", path, Refusal.UNSUPPORTED_MEDIA_TYPE, body, headers=TEXT_PLAIN),
             Case("POST", path, Refusal.SHUTTING_DOWN, body, failure="shutdown"),
             Case("POST", path, Refusal.CANNOT_OPEN, body, failure="database"),
         ]
