@@ -47,6 +47,13 @@ class Refusal(enum.Enum):
     NOT_FOUND = (404, "Not Found", False)
     METHOD_NOT_ALLOWED = (405, "Method Not Allowed", False)
     BAD_TOKEN = (401, "Missing or invalid API token.", False)
+    SIGN_IN = (401, "Sign in, or send a personal API token.", False)
+    CSRF_FAILED = (
+        403,
+        "CSRF check failed: a signed-in browser must send the X-CSRFToken header from this "
+        "site's own pages.",
+        False,
+    )
     MCP_DISABLED = (
         403,
         "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "

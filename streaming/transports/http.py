@@ -16,7 +16,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming import records
-from streaming.api.access import require_token
+from streaming.api.access import Caller, authenticate, session_for
 from streaming.api.bodies import read_json_object, validate
 from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
@@ -99,11 +99,11 @@ class ApiNotFoundView(ApiView):
         return Refusal.NOT_FOUND.error().response()
 
 
-def _client(request: HttpRequest) -> ClientInfo:
+def _client(request: HttpRequest, caller: Caller) -> ClientInfo:
     """Return who sent the request, read from its ASGI scope as the WebSocket reads it."""
     if not isinstance(request, ASGIRequest):  # pragma: no cover - this app serves ASGI only
         raise TypeError("the streaming views run under ASGI")
-    return ClientInfo.from_scope(request.scope)
+    return ClientInfo.from_scope(request.scope, user_id=caller.user_id)
 
 
 class ChatStreamView(ApiView):
@@ -114,9 +114,10 @@ class ChatStreamView(ApiView):
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream its events."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
             chat = validate(ChatRequest, read_json_object(request))
-            run = await open_chat_stream(chat, transport=Transport.SSE, client=_client(request))
+            client = _client(request, caller)
+            run = await open_chat_stream(chat, transport=Transport.SSE, client=client)
         except ApiError as exc:
             return exc.response()
         return EventStreamResponse(run, request, session_id=run.session_id)
@@ -130,9 +131,10 @@ class ProseStreamView(ApiView):
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream the text."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
             prose = validate(ProseRequest, read_json_object(request))
-            run = await open_prose_stream(prose, transport=Transport.SSE, client=_client(request))
+            client = _client(request, caller)
+            run = await open_prose_stream(prose, transport=Transport.SSE, client=client)
         except ApiError as exc:
             return exc.response()
         return EventStreamResponse(run, request, session_id=run.session_id)
@@ -152,8 +154,10 @@ class SessionStreamView(ApiView):
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
         """Stream the session's events after the id the client last saw."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
             after = _last_event_id(request)
+            if not caller.sees_all:
+                await session_for(caller, session_id)
             stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
@@ -173,10 +177,7 @@ class SessionDetailView(ApiView):
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         """Return the session as JSON, or 404."""
         try:
-            require_token(request.headers)
-            session = await records.get_session(session_id)
-            if session is None:
-                raise Refusal.NO_SESSION.error()
+            session = await session_for(await authenticate(request), session_id)
         except ApiError as exc:
             return exc.response()
         return SessionRecord.of(session).response()
@@ -190,7 +191,9 @@ class SessionCancelView(ApiView):
     async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
+            if not caller.sees_all:
+                await session_for(caller, session_id)
             outcome = await request_cancel(session_id)
         except ApiError as exc:
             return exc.response()

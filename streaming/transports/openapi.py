@@ -83,14 +83,18 @@ def _json(description: str, model: type[BaseModel]) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-# The token applies only when the server sets STREAM_API_TOKEN: either requirement passes.
-SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {}]
+# Which applies is STREAM_AUTH's choice: none (`open`), the shared token (`token`), a
+# personal token or the session cookie (`users`).
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}, {}]
+# Who may call: the token, or a user (whose unsafe cookie requests need the CSRF header).
+ACCESS = (Refusal.BAD_TOKEN, Refusal.SIGN_IN)
+UNSAFE = (*ACCESS, Refusal.CSRF_FAILED)
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
 EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
 # A new stream may be refused for these (admission, or a failure while it opens).
 OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Refusal.CANNOT_OPEN)
 # A session's endpoints; an id that is not a UUID is a path of no endpoint (`NOT_FOUND`).
-SESSION = (Refusal.BAD_TOKEN, Refusal.NO_SESSION, Refusal.NOT_FOUND)
+SESSION = (*ACCESS, Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
 def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Schema:
@@ -109,7 +113,7 @@ def _stream_post(
         requestBody={"required": True, "content": content},
         responses={
             "200": event_stream("The stream.", ref(events), links=True),
-            **refusals(Refusal.BAD_TOKEN, *body_refusals(), *more, *OPENING),
+            **refusals(*UNSAFE, *body_refusals(), *more, *OPENING),
         },
     )
 
@@ -124,7 +128,8 @@ def _paths() -> dict[str, Schema]:
     )
     chat["requestBody"] |= {
         "required": False,
-        "description": "Unknown fields are ignored; an empty body counts as `{}`. A "
+        "description": "Unknown fields are ignored; an empty body is refused (422), as "
+        "FastAPI refuses it; send `{}` for every default. A "
         "non-empty `mcp_settings` gets 403 unless the server enables MCP "
         "(ENABLE_MCP_SERVER_CONFIGURATION).",
     }
@@ -156,7 +161,7 @@ def _paths() -> dict[str, Schema]:
                 security=SECURITY,
                 responses={
                     "202": _json("The cancel was sent.", CancelAccepted),
-                    **refusals(*SESSION, Refusal.ALREADY_ENDED),
+                    **refusals(*SESSION, Refusal.CSRF_FAILED, Refusal.ALREADY_ENDED),
                 },
             ),
         },
@@ -264,8 +269,18 @@ def openapi_document() -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "Required only when the server sets STREAM_API_TOKEN.",
-                }
+                    "description": "STREAM_AUTH=token: the shared STREAM_API_TOKEN. "
+                    "STREAM_AUTH=users: a personal API token (`manage.py create_api_token`, "
+                    "or the admin). STREAM_AUTH=open: none.",
+                },
+                "cookieAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "sessionid",
+                    "description": "STREAM_AUTH=users: Django's session cookie, from `/login/` "
+                    "or the admin's login. Unsafe methods also need the `X-CSRFToken` header "
+                    "(the `csrftoken` cookie's value) and a same-site `Origin`.",
+                },
             },
         },
     }

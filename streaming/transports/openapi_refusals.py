@@ -39,7 +39,7 @@ class Refused(NamedTuple):
     def by(cls, refusal: Refusal) -> Refused:
         """Return a row of the table of refusals, with the headers it carries."""
         headers: dict[str, Schema] = {}
-        if refusal is Refusal.BAD_TOKEN:
+        if refusal in (Refusal.BAD_TOKEN, Refusal.SIGN_IN):
             headers = {
                 name: {"description": "How to authenticate.", "schema": {"const": value}}
                 for name, value in CHALLENGE.items()

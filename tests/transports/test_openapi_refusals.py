@@ -15,6 +15,7 @@ from streaming.runs import shutdown
 from streaming.transports.openapi import openapi_document
 from tests.support.asgi import request
 from tests.support.rows import make_session
+from tests.support.users import signed_in_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,6 +46,7 @@ STREAMS = [
     ("/api/prose/generate", {"prompt": "x", "option": "fix"}),
 ]
 TEXT_PLAIN = {"content-type": "text/plain"}
+USERS = {"STREAM_AUTH": "users"}
 SESSIONS = [
     ("GET", "/api/sessions/{session_id}"),
     ("POST", "/api/sessions/{session_id}/cancel"),
@@ -59,6 +61,8 @@ CASES = [
             Case("POST", path, Refusal.CLIENT_AT_LIMIT, body, {"STREAM_MAX_STREAMS_PER_CLIENT": 0}),
             Case("POST", path, Refusal.AT_LIMIT, body, {"STREAM_MAX_STREAMS": 0}),
             Case("POST", path, Refusal.UNSUPPORTED_MEDIA_TYPE, body, headers=TEXT_PLAIN),
+            Case("POST", path, Refusal.SIGN_IN, body, USERS),
+            Case("POST", path, Refusal.CSRF_FAILED, body, USERS, failure="cookie"),
             Case("POST", path, Refusal.SHUTTING_DOWN, body, failure="shutdown"),
             Case("POST", path, Refusal.CANNOT_OPEN, body, failure="database"),
         ]
@@ -69,11 +73,19 @@ CASES = [
         for method, path in SESSIONS
         for case in [
             Case(method, path, Refusal.BAD_TOKEN, settings={"STREAM_API_TOKEN": "s3cret"}),
+            Case(method, path, Refusal.SIGN_IN, settings=USERS),
             Case(method, path, Refusal.NO_SESSION),
             Case(method, path, Refusal.NOT_FOUND, session="not-a-uuid"),
         ]
     ),
     Case("POST", "/api/sessions/{session_id}/cancel", Refusal.ALREADY_ENDED, session="ended"),
+    Case(
+        "POST",
+        "/api/sessions/{session_id}/cancel",
+        Refusal.CSRF_FAILED,
+        settings=USERS,
+        failure="cookie",
+    ),
     Case("GET", "/api/sessions/{session_id}/stream", Refusal.NOT_KEPT, session="ended"),
     Case(
         "GET",
@@ -126,6 +138,8 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
         session = str((await sync_to_async(make_session)()).id)
     raw = b"" if case.body is None else json.dumps(case.body).encode()
     headers = {"content-type": "application/json", **case.headers} if raw else case.headers
+    if case.failure == "cookie":  # signed in, but without the CSRF header
+        headers = {**headers, "cookie": await sync_to_async(signed_in_cookie)()}
     with override_settings(**case.settings):
         exchange = await request(
             case.method, case.path.replace("{session_id}", session), body=raw, headers=headers
