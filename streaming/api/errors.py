@@ -66,6 +66,8 @@ class Refusal(enum.Enum):
         False,
     )
     NO_SESSION = (404, "No such session.", False)
+    LINK_INVALID = (401, "This observer link is not valid.", False)
+    LINK_EXPIRED = (410, "This observer link has expired.", False)
     ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
     NOT_KEPT = (410, "The events of this session are no longer kept.", False)
     BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)

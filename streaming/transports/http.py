@@ -155,7 +155,7 @@ class SessionStreamView(ApiView):
         """Stream the session's events after the id the client last saw."""
         try:
             caller = await authenticate(request)
-            after = _last_event_id(request)
+            after = last_event_id(request)
             if not caller.sees_all:
                 await session_for(caller, session_id)
             stream = await open_resume(session_id, after=after)
@@ -164,7 +164,7 @@ class SessionStreamView(ApiView):
         return EventStreamResponse(stream, request, session_id=session_id, after=after)
 
 
-def _last_event_id(request: HttpRequest) -> int:
+def last_event_id(request: HttpRequest) -> int:
     """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
     return parse_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"

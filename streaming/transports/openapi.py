@@ -9,72 +9,29 @@ method it does not serve (`Refusal.METHOD_NOT_ALLOWED`) has no place in OpenAPI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode
 
-from streaming.api.bodies import NUL_FREE_TEXT
 from streaming.api.errors import Refusal
 from streaming.api.event_ids import MAX_EVENT_ID
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Config, ErrorBody, Health, SessionRecord
+from streaming.api.responses import (
+    CancelAccepted,
+    Config,
+    ErrorBody,
+    Health,
+    ObserverLink,
+    SessionRecord,
+)
 from streaming.transports.http import ApiView
 from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
+from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
 
 API_VERSION = "0.1.0"
-
-# `zap` needs a command with some non-blank text (ProseRequest's model validator).
-ZAP_NEEDS_COMMAND: Schema = {
-    "if": {"properties": {"option": {"const": "zap"}}, "required": ["option"]},
-    "then": {
-        "properties": {"command": {"type": "string", "pattern": r"\S"}},
-        "required": ["command"],
-    },
-}
-
-
-def merged(parts: Iterable[tuple[str, Schema]], into: dict[str, Schema]) -> dict[str, Schema]:
-    """Add the named schemas to `into`, refusing two different schemas of one name."""
-    for name, schema in parts:
-        if into.setdefault(name, schema) != schema:
-            raise ValueError(f"Two different schemas are named {name}.")
-    return into
-
-
-def model_schemas(*models: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Schema]:
-    """Return the models' JSON schemas (and their parts) under their names."""
-    schemas: dict[str, Schema] = {}
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
-        merged([*schema.pop("$defs", {}).items(), (model.__name__, schema)], into=schemas)
-    return schemas
-
-
-def _request_schemas() -> dict[str, Schema]:
-    """Return the request models' schemas with the rules the views add to pydantic's."""
-    schemas = model_schemas(ChatRequest, ProseRequest, mode="validation")
-    schemas["ProseRequest"] |= ZAP_NEEDS_COMMAND
-    for schema in schemas.values():
-        _forbid_nul(schema)
-    return schemas
-
-
-def _forbid_nul(schema: Any) -> None:
-    """Add the server's no-NUL rule (`bodies.validate`) to every free-text string."""
-    if isinstance(schema, list):
-        for item in schema:
-            _forbid_nul(item)
-    elif isinstance(schema, dict):
-        if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
-            schema["pattern"] = NUL_FREE_TEXT
-        for key, value in schema.items():
-            if key != "if":
-                _forbid_nul(value)
 
 
 def _json(description: str, model: type[BaseModel]) -> Schema:
@@ -91,6 +48,12 @@ ACCESS = (Refusal.BAD_TOKEN, Refusal.SIGN_IN)
 UNSAFE = (*ACCESS, Refusal.CSRF_FAILED)
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
 EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
+LAST_EVENT_ID_HEADER: Schema = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "description": "The last event id the client saw (absent: 0, all).",
+    "schema": EVENT_ID,
+}
 # A new stream may be refused for these (admission, or a failure while it opens).
 OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Refusal.CANNOT_OPEN)
 # A session's endpoints; an id that is not a UUID is a path of no endpoint (`NOT_FOUND`).
@@ -133,7 +96,6 @@ def _paths() -> dict[str, Schema]:
         "non-empty `mcp_settings` gets 403 unless the server enables MCP "
         "(ENABLE_MCP_SERVER_CONFIGURATION).",
     }
-    last_event_id = "The last event id the client saw (absent: 0, all)."
     return {
         "/api/chat/stream": {"post": chat},
         "/api/prose/generate": {
@@ -173,12 +135,7 @@ def _paths() -> dict[str, Schema]:
                 "Replay a session's events after an id, then follow it live",
                 security=SECURITY,
                 parameters=[
-                    {
-                        "name": "Last-Event-ID",
-                        "in": "header",
-                        "description": last_event_id,
-                        "schema": EVENT_ID,
-                    },
+                    LAST_EVENT_ID_HEADER,
                     {
                         "name": "last_event_id",
                         "in": "query",
@@ -193,6 +150,53 @@ def _paths() -> dict[str, Schema]:
                         links=False,
                     ),
                     **refusals(*SESSION, Refusal.NOT_KEPT, expired(), Refusal.BAD_EVENT_ID),
+                },
+            ),
+        },
+        "/api/sessions/{session_id}/observer-link": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "createObserverLink",
+                "sessions",
+                "A signed, expiring, read-only link to the session's stream",
+                description="For a plain `EventSource`: the link is its own credential. It "
+                "streams as `/stream` does and can never cancel.",
+                security=SECURITY,
+                responses={
+                    "200": _json("The link.", ObserverLink),
+                    **refusals(*SESSION, Refusal.CSRF_FAILED),
+                },
+            ),
+        },
+        "/api/sessions/{session_id}/observe": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "observeSession",
+                "sessions",
+                "Follow a session's stream through an observer link",
+                parameters=[
+                    {
+                        "name": "link",
+                        "in": "query",
+                        "required": True,
+                        "description": "The signed link, as `observer-link` made it.",
+                        "schema": {"type": "string"},
+                    },
+                    LAST_EVENT_ID_HEADER,
+                ],
+                responses={
+                    "200": event_stream(
+                        "The events after that id, then live ones.",
+                        {"anyOf": [ref("ChatEvent"), ref("ProseEvent")]},
+                        links=False,
+                    ),
+                    **refusals(
+                        Refusal.LINK_INVALID,
+                        Refusal.LINK_EXPIRED,
+                        Refusal.NOT_FOUND,
+                        Refusal.NOT_KEPT,
+                        Refusal.BAD_EVENT_ID,
+                    ),
                 },
             ),
         },
@@ -244,14 +248,14 @@ def _paths() -> dict[str, Schema]:
     }
 
 
-RESPONSE_MODELS = (SessionRecord, CancelAccepted, Config, Health, ErrorBody)
+RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, ErrorBody)
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document (built once; callers must not change it)."""
     schemas = merged(model_schemas(*RESPONSE_MODELS, mode="serialization").items(), into={})
-    merged(_request_schemas().items(), into=schemas)
+    merged(request_schemas().items(), into=schemas)
     merged(EVENT_SCHEMAS.items(), into=schemas)
     return {
         "openapi": "3.1.0",

@@ -131,6 +131,7 @@ def test_token_is_documented_where_the_views_check_it() -> None:
         ("/api/sessions/{session_id}", "get"),
         ("/api/sessions/{session_id}/cancel", "post"),
         ("/api/sessions/{session_id}/stream", "get"),
+        ("/api/sessions/{session_id}/observer-link", "post"),
     }
 
 
@@ -143,6 +144,7 @@ def test_token_is_documented_where_the_views_check_it() -> None:
         ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001", True),
         ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/cancel", True),
         ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001/stream", True),
+        ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/observer-link", True),
         ("GET", "/api/config", False),
         ("GET", "/healthz", False),
         ("GET", "/api/openapi.json", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from streaming.api.errors import Refusal
+from streaming.api.observers import make_link
 from streaming.runs import shutdown
 from streaming.transports.openapi import openapi_document
 from tests.support.asgi import request
@@ -35,6 +37,7 @@ class Case:
     session: str = UNKNOWN  # "ended": a session that ended and whose events are not kept
     headers: dict[str, str] = field(default_factory=dict)
     failure: str = ""  # "shutdown": the server shuts down; "database": recording fails
+    link: str = ""  # an observer link in the query: "valid", "expired" or "forged"
 
     @property
     def id(self) -> str:
@@ -51,7 +54,9 @@ SESSIONS = [
     ("GET", "/api/sessions/{session_id}"),
     ("POST", "/api/sessions/{session_id}/cancel"),
     ("GET", "/api/sessions/{session_id}/stream"),
+    ("POST", "/api/sessions/{session_id}/observer-link"),
 ]
+OBSERVE = "/api/sessions/{session_id}/observe"
 CASES = [
     *(
         case
@@ -79,13 +84,18 @@ CASES = [
         ]
     ),
     Case("POST", "/api/sessions/{session_id}/cancel", Refusal.ALREADY_ENDED, session="ended"),
-    Case(
-        "POST",
-        "/api/sessions/{session_id}/cancel",
-        Refusal.CSRF_FAILED,
-        settings=USERS,
-        failure="cookie",
+    *(
+        Case("POST", path, Refusal.CSRF_FAILED, settings=USERS, failure="cookie")
+        for path in (
+            "/api/sessions/{session_id}/cancel",
+            "/api/sessions/{session_id}/observer-link",
+        )
     ),
+    Case("GET", OBSERVE, Refusal.LINK_INVALID, link="forged"),
+    Case("GET", OBSERVE, Refusal.LINK_EXPIRED, link="expired"),
+    Case("GET", OBSERVE, Refusal.NOT_FOUND, session="not-a-uuid", link="forged"),
+    Case("GET", OBSERVE, Refusal.NOT_KEPT, session="ended", link="valid"),
+    Case("GET", OBSERVE, Refusal.BAD_EVENT_ID, link="valid", headers={"last-event-id": "x"}),
     Case("GET", "/api/sessions/{session_id}/stream", Refusal.NOT_KEPT, session="ended"),
     Case(
         "GET",
@@ -140,9 +150,20 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
     headers = {"content-type": "application/json", **case.headers} if raw else case.headers
     if case.failure == "cookie":  # signed in, but without the CSRF header
         headers = {**headers, "cookie": await sync_to_async(signed_in_cookie)()}
+    query = ""
+    if case.link == "forged":
+        query = "link=eyJlIjo5OTk5OTk5OTk5fQ:forged"
+    elif case.link:
+        seconds = 0 if case.link == "expired" else 60
+        with override_settings(STREAM_OBSERVER_LINK_SECONDS=seconds):
+            query = f"link={make_link(uuid.UUID(session))[0]}"
     with override_settings(**case.settings):
         exchange = await request(
-            case.method, case.path.replace("{session_id}", session), body=raw, headers=headers
+            case.method,
+            case.path.replace("{session_id}", session),
+            body=raw,
+            headers=headers,
+            query=query,
         )
         body = json.loads(await exchange.read_all())
 
