@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -48,13 +49,15 @@ class LoginView(auth_views.LoginView):
 class IndexView(View):
     """`GET /`: the web client (plain HTML, CSS and JS modules; no build step)."""
 
-    async def get(self, request: HttpRequest) -> HttpResponse:
-        """Render the page, with the admin link for staff."""
+    async def get(self, request: HttpRequest) -> HttpResponseBase:
+        """Render the page (signed in, in `users` mode), with the admin link for staff."""
         user = await request.auser()
+        mode = conf.access_mode
+        if mode == "users" and not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         admin_url = ""
         if user.is_active and user.is_staff:
             admin_url = reverse("admin:streaming_streamsession_change", args=[ID_PLACEHOLDER])
-        mode = conf.access_mode
         config = {
             "adminSessionUrl": admin_url,
             "idPlaceholder": str(ID_PLACEHOLDER),

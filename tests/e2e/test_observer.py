@@ -17,30 +17,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from streaming.api.observers import make_link
 from tests.support.accounts import create_token, create_user
-from tests.support.browser import launch
+from tests.support.browser import FOLLOW, launch
 from tests.support.live import LiveServer, migrate, serve, server_env
 from tests.support.sseparse import parse
 
 SECRET_KEY = "observer-links-only-not-secret-0123456789abcdefghijklmnopqrstuv"
 CHAT = {"messages": [{"role": "user", "content": "How do deer survive winter?"}]}
 PROSE = {"prompt": "Deer are mammals. They live in forests.", "option": "longer"}
-# In the page: follow `url` with a plain EventSource; resolve with every message (and the
-# stream's named `error` frame, if any) once the server has closed the stream, or after
-# `count` messages.
-FOLLOW = """([url, count]) => new Promise((resolve) => {
-  const received = [];
-  const source = new EventSource(url);
-  const done = () => { source.close(); resolve({received, state: source.readyState}); };
-  source.onmessage = (event) => {
-    received.push({id: event.lastEventId, data: event.data});
-    if (count && received.length >= count) done();
-  };
-  source.addEventListener("message_chunk", (event) => {
-    received.push({id: event.lastEventId, data: JSON.parse(event.data).content});
-    if (count && received.length >= count) done();
-  });
-  source.onerror = () => done();  // closed by the server, or refused: no retry wanted
-})"""
 
 
 @pytest.fixture(scope="module")
