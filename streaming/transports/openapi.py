@@ -26,7 +26,9 @@ from streaming.api.responses import (
     ObserverLink,
     SessionRecord,
 )
+from streaming.conf import AuthMode, conf
 from streaming.transports.http import ApiView
+from streaming.transports.openapi_access import access_refusals, guarded, security_schemes
 from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
 from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
@@ -40,12 +42,6 @@ def _json(description: str, model: type[BaseModel]) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-# Which applies is STREAM_AUTH's choice: none (`open`), the shared token (`token`), a
-# personal token or the session cookie (`users`).
-SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}, {}]
-# Who may call: the token, or a user (whose unsafe cookie requests need the CSRF header).
-ACCESS = (Refusal.BAD_TOKEN, Refusal.SIGN_IN)
-UNSAFE = (*ACCESS, Refusal.CSRF_FAILED)
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
 EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
 LAST_EVENT_ID_HEADER: Schema = {
@@ -57,7 +53,7 @@ LAST_EVENT_ID_HEADER: Schema = {
 # A new stream may be refused for these (admission, or a failure while it opens).
 OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Refusal.CANNOT_OPEN)
 # A session's endpoints; an id that is not a UUID is a path of no endpoint (`NOT_FOUND`).
-SESSION = (*ACCESS, Refusal.NO_SESSION, Refusal.NOT_FOUND)
+SESSION = (Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
 def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Schema:
@@ -65,24 +61,32 @@ def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Sche
 
 
 def _stream_post(
-    operation_id: str, model: type[BaseModel], summary: str, events: str, *more: Refusal
+    mode: AuthMode,
+    operation_id: str,
+    model: type[BaseModel],
+    summary: str,
+    events: str,
+    *more: Refusal,
 ) -> Schema:
     content = {"application/json": {"schema": ref(model.__name__)}}
     return _operation(
         operation_id,
         "streams",
         summary,
-        security=SECURITY,
+        **guarded(mode),
         requestBody={"required": True, "content": content},
         responses={
             "200": event_stream("The stream.", ref(events), links=True),
-            **refusals(*UNSAFE, *body_refusals(), *more, *OPENING),
+            **refusals(*access_refusals(mode, unsafe=True), *body_refusals(), *more, *OPENING),
         },
     )
 
 
-def _paths() -> dict[str, Schema]:
+def _paths(mode: AuthMode) -> dict[str, Schema]:
+    reader = access_refusals(mode)
+    writer = access_refusals(mode, unsafe=True)
     chat = _stream_post(
+        mode,
         "chatStream",
         ChatRequest,
         "Run deer-flow's research workflow and stream its events",
@@ -90,7 +94,6 @@ def _paths() -> dict[str, Schema]:
         Refusal.MCP_DISABLED,
     )
     chat["requestBody"] |= {
-        "required": False,
         "description": "Unknown fields are ignored; an empty body is refused (422), as "
         "FastAPI refuses it; send `{}` for every default. A "
         "non-empty `mcp_settings` gets 403 unless the server enables MCP "
@@ -100,7 +103,7 @@ def _paths() -> dict[str, Schema]:
         "/api/chat/stream": {"post": chat},
         "/api/prose/generate": {
             "post": _stream_post(
-                "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
+                mode, "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
             )
         },
         "/api/sessions/{session_id}": {
@@ -109,8 +112,11 @@ def _paths() -> dict[str, Schema]:
                 "getSession",
                 "sessions",
                 "One session's record",
-                security=SECURITY,
-                responses={"200": _json("The record.", SessionRecord), **refusals(*SESSION)},
+                **guarded(mode),
+                responses={
+                    "200": _json("The record.", SessionRecord),
+                    **refusals(*reader, *SESSION),
+                },
             ),
         },
         "/api/sessions/{session_id}/cancel": {
@@ -120,10 +126,10 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 "Cancel a live stream, on whichever worker runs it",
                 description="The stream ends with an `error` event, reason `cancelled`.",
-                security=SECURITY,
+                **guarded(mode),
                 responses={
                     "202": _json("The cancel was sent.", CancelAccepted),
-                    **refusals(*SESSION, Refusal.CSRF_FAILED, Refusal.ALREADY_ENDED),
+                    **refusals(*writer, *SESSION, Refusal.ALREADY_ENDED),
                 },
             ),
         },
@@ -133,7 +139,7 @@ def _paths() -> dict[str, Schema]:
                 "resumeSession",
                 "sessions",
                 "Replay a session's events after an id, then follow it live",
-                security=SECURITY,
+                **guarded(mode),
                 parameters=[
                     LAST_EVENT_ID_HEADER,
                     {
@@ -149,7 +155,9 @@ def _paths() -> dict[str, Schema]:
                         {"anyOf": [ref("ChatEvent"), ref("ProseEvent")]},
                         links=False,
                     ),
-                    **refusals(*SESSION, Refusal.NOT_KEPT, expired(), Refusal.BAD_EVENT_ID),
+                    **refusals(
+                        *reader, *SESSION, Refusal.NOT_KEPT, expired(), Refusal.BAD_EVENT_ID
+                    ),
                 },
             ),
         },
@@ -161,10 +169,10 @@ def _paths() -> dict[str, Schema]:
                 "A signed, expiring, read-only link to the session's stream",
                 description="For a plain `EventSource`: the link is its own credential. It "
                 "streams as `/stream` does and can never cancel.",
-                security=SECURITY,
+                **guarded(mode),
                 responses={
                     "200": _json("The link.", ObserverLink),
-                    **refusals(*SESSION, Refusal.CSRF_FAILED),
+                    **refusals(*writer, *SESSION),
                 },
             ),
         },
@@ -251,12 +259,21 @@ def _paths() -> dict[str, Schema]:
 RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, ErrorBody)
 
 
+def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:
+    """Return the document of the API as STREAM_AUTH (or `mode`) makes it: its security
+    schemes, the requirements and the refusals of access are the mode's."""
+    return _document(mode or conf.access_mode)
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
-    """Return the OpenAPI document (built once; callers must not change it)."""
+def _document(mode: AuthMode) -> dict[str, Any]:
+    """Return the OpenAPI document of `mode` (built once; callers must not change it)."""
     schemas = merged(model_schemas(*RESPONSE_MODELS, mode="serialization").items(), into={})
     merged(request_schemas().items(), into=schemas)
     merged(EVENT_SCHEMAS.items(), into=schemas)
+    components: dict[str, Any] = {"schemas": schemas}
+    if schemes := security_schemes(mode):
+        components["securitySchemes"] = schemes
     return {
         "openapi": "3.1.0",
         "info": {
@@ -264,34 +281,16 @@ def openapi_document() -> dict[str, Any]:
             "version": API_VERSION,
             "description": "deer-flow's chat and prose streams, and their sessions. The "
             "schemas say what clients send; like deer-flow (FastAPI), the server also takes "
-            'what pydantic\'s lax mode converts, such as `"true"` for `true`.',
+            'what pydantic\'s lax mode converts, such as `"true"` for `true`. Access: '
+            f"STREAM_AUTH={mode}.",
         },
-        "paths": _paths(),
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "STREAM_AUTH=token: the shared STREAM_API_TOKEN. "
-                    "STREAM_AUTH=users: a personal API token (`manage.py create_api_token`, "
-                    "or the admin). STREAM_AUTH=open: none.",
-                },
-                "cookieAuth": {
-                    "type": "apiKey",
-                    "in": "cookie",
-                    "name": "sessionid",
-                    "description": "STREAM_AUTH=users: Django's session cookie, from `/login/` "
-                    "or the admin's login. Unsafe methods also need the `X-CSRFToken` header "
-                    "(the `csrftoken` cookie's value) and a same-site `Origin`.",
-                },
-            },
-        },
+        "paths": _paths(mode),
+        "components": components,
     }
 
 
 class OpenAPIView(ApiView):
-    """`GET /api/openapi.json`: the OpenAPI document, no token needed."""
+    """`GET /api/openapi.json`: the OpenAPI document of this server's mode, no token needed."""
 
     async def get(self, request: HttpRequest) -> JsonResponse:
         """Return the document."""
