@@ -103,6 +103,12 @@ async def session_for(caller: Caller, session_id: uuid.UUID) -> StreamSession:
     return session
 
 
+async def require_session(caller: Caller, session_id: uuid.UUID) -> None:
+    """Raise 404 unless `caller` may reach the session (no lookup for those who reach all)."""
+    if not caller.sees_all:
+        await session_for(caller, session_id)
+
+
 async def _by_token(authorization: str) -> Caller:
     """Return the owner of a personal API token; 401 for an unknown or revoked one."""
     scheme, _, raw = authorization.partition(" ")

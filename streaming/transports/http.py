@@ -16,7 +16,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming import records
-from streaming.api.access import Caller, authenticate, session_for
+from streaming.api.access import Caller, authenticate, require_session, session_for
 from streaming.api.bodies import read_json_object, validate
 from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
@@ -156,8 +156,7 @@ class SessionStreamView(ApiView):
         try:
             caller = await authenticate(request)
             after = last_event_id(request)
-            if not caller.sees_all:
-                await session_for(caller, session_id)
+            await require_session(caller, session_id)
             stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
@@ -191,9 +190,7 @@ class SessionCancelView(ApiView):
     async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
         try:
-            caller = await authenticate(request)
-            if not caller.sees_all:
-                await session_for(caller, session_id)
+            await require_session(await authenticate(request), session_id)
             outcome = await request_cancel(session_id)
         except ApiError as exc:
             return exc.response()

@@ -9,7 +9,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from streaming.api.access import ANYONE, Caller, authenticate_socket, session_for
+from streaming.api.access import ANYONE, Caller, authenticate_socket, require_session
 from streaming.api.bodies import MESSAGE, parse_json_object, validate
 from streaming.api.clients import ClientInfo, query_value
 from streaming.api.clients import header as header_value
@@ -98,8 +98,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         try:
             after = parse_event_id(last_event_id)
-            if not self.caller.sees_all:
-                await session_for(self.caller, target)
+            await require_session(self.caller, target)
             stream = await open_resume(target, after=after)
         except ApiError as exc:
             await self._reply_error(exc.detail)
