@@ -67,6 +67,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+# STREAM_AUTH=users: the client's sign-in page, and where signing in and out lead.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 ASGI_APPLICATION = "project.asgi.application"
 
 TEMPLATES = [
@@ -169,7 +173,9 @@ STREAM_ON_DISCONNECT = env.str("STREAM_ON_DISCONNECT", default=None)
 STREAM_CHAT_SOURCE = env.str("STREAM_CHAT_SOURCE", default=None)
 STREAM_PROSE_SOURCE = env.str("STREAM_PROSE_SOURCE", default=None)
 STREAM_DEMO_DELAY_MS = env.int("STREAM_DEMO_DELAY_MS", default=None)
+STREAM_AUTH = env.str("STREAM_AUTH", default=None)
 STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default=None)
+STREAM_OBSERVER_LINK_SECONDS = env.float("STREAM_OBSERVER_LINK_SECONDS", default=None)
 STREAM_LOG_MAX_EVENTS = env.int("STREAM_LOG_MAX_EVENTS", default=None)
 STREAM_LOG_MAX_BYTES = env.int("STREAM_LOG_MAX_BYTES", default=None)
 STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=None)

@@ -116,6 +116,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             errors.append(
                 Error(f"{setting.name} is {value!r}; it cannot be negative.", id="streaming.E012")
             )
+    if not errors and conf.auth == "token" and not conf.api_token:
+        errors.append(
+            Error(
+                "STREAM_AUTH is 'token' but STREAM_API_TOKEN is not set.",
+                hint="Set STREAM_API_TOKEN to the shared secret clients send as "
+                "`Authorization: Bearer <token>`.",
+                id="streaming.E014",
+            )
+        )
     if not errors and conf.stale_after_seconds <= conf.row_heartbeat_seconds:
         errors.append(
             Error(

@@ -17,6 +17,8 @@ T = TypeVar("T")
 
 OnDisconnect = Literal["cancel", "continue"]
 ON_DISCONNECT_CHOICES: tuple[OnDisconnect, ...] = ("cancel", "continue")
+AuthMode = Literal["open", "token", "users"]
+AUTH_CHOICES: tuple[AuthMode, ...] = ("open", "token", "users")
 
 
 def _bool(value: Any) -> bool:
@@ -54,6 +56,13 @@ def _on_disconnect(value: Any) -> OnDisconnect:
     if value not in ON_DISCONNECT_CHOICES:
         raise ValueError(f"{value!r} is not one of {', '.join(ON_DISCONNECT_CHOICES)}")
     return cast(OnDisconnect, value)
+
+
+def _auth_mode(value: Any) -> AuthMode:
+    # Strict: a typo must never open the API (check streaming.E011 names it first).
+    if value not in AUTH_CHOICES:
+        raise ValueError(f"{value!r} is not one of {', '.join(AUTH_CHOICES)}")
+    return cast(AuthMode, value)
 
 
 class StreamingSettings:
@@ -100,7 +109,22 @@ class StreamingSettings:
         "The demo source's pause before each event.",
         non_negative=True,
     )
+    auth = Setting(
+        "STREAM_AUTH",
+        "open",
+        _auth_mode,
+        "Who may use the API: `open` (anyone), `token` (STREAM_API_TOKEN), `users` (Django's "
+        "users: session cookie or personal API tokens).",
+        choices=AUTH_CHOICES,
+    )
     api_token = Setting("STREAM_API_TOKEN", "", str, "Bearer token the API requires (empty: none).")
+    observer_link_seconds = Setting(
+        "STREAM_OBSERVER_LINK_SECONDS",
+        3600.0,
+        float,
+        "How long an observer link stays valid.",
+        non_negative=True,
+    )
     max_body_bytes = Setting(
         "STREAM_MAX_BODY_BYTES",
         1024 * 1024,
@@ -194,6 +218,15 @@ class StreamingSettings:
     langgraph_checkpointer = Setting(
         "LANGGRAPH_CHECKPOINTER", "memory", str, "`memory`, `none`, or a dotted path."
     )
+
+    @property
+    def access_mode(self) -> AuthMode:
+        """STREAM_AUTH, where a set STREAM_API_TOKEN makes `open` act as `token`.
+
+        A token once set is never silently ignored.
+        """
+        mode = self.auth
+        return "token" if mode == "open" and self.api_token else mode
 
     @property
     def demo_delay_seconds(self) -> float:

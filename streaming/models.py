@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from streaming.runs.endings import STOPPED_STATUSES, EndReason, Status
 
-__all__ = ["CancelledSession", "EndReason", "Kind", "Status", "StreamSession", "Transport"]
+__all__ = [
+    "ApiToken",
+    "CancelledSession",
+    "EndReason",
+    "Kind",
+    "Status",
+    "StreamSession",
+    "Transport",
+]
+
+# The permission that lets a staff member read and cancel every user's sessions.
+MANAGE_ALL = "manage_all_sessions"
+TOKEN_PREFIX = "dfs_"
 
 
 class Kind(models.TextChoices):
@@ -53,9 +69,18 @@ class StreamSession(models.Model):
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     error = models.TextField(blank=True, help_text="Internal error detail, never sent to clients.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stream_sessions",
+        help_text="The user who started the stream (none in the open and token modes).",
+    )
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [(MANAGE_ALL, "Can read and cancel every user's sessions")]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="session_status_heartbeat"),
             models.Index(fields=["end_reason", "started_at"], name="session_reason_started"),
@@ -92,3 +117,36 @@ class CancelledSession(StreamSession):
     class Meta:
         proxy = True
         verbose_name = "cancelled session"
+
+
+class ApiToken(models.Model):
+    """A user's personal API token: only its hash is stored; it is shown once, when made."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="Its first characters.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        """Return the stored form of a token (a token has 256 random bits: SHA-256 suffices)."""
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def generate(self) -> str:
+        """Give this (unsaved) token a new secret and return it: the only time it is seen."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.key_hash = self.hash(raw)
+        self.prefix = raw[: len(TOKEN_PREFIX) + 4]
+        return raw

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.views import View
@@ -29,19 +34,40 @@ CONTENT_SECURITY_POLICY = "; ".join(
 ID_PLACEHOLDER = uuid.UUID(int=0)
 
 
+class LoginView(auth_views.LoginView):
+    """`/login/`: sign in (STREAM_AUTH=users), on a page styled like the client."""
+
+    template_name = "streaming/login.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer with the client's Content-Security-Policy."""
+        response = super().dispatch(request, *args, **kwargs)
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
+
 class IndexView(View):
     """`GET /`: the web client (plain HTML, CSS and JS modules; no build step)."""
 
-    async def get(self, request: HttpRequest) -> HttpResponse:
-        """Render the page, with the admin link for staff."""
+    async def get(self, request: HttpRequest) -> HttpResponseBase:
+        """Render the page (signed in, in `users` mode), with the admin link for staff."""
         user = await request.auser()
+        mode = conf.access_mode
+        if mode == "users" and not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         admin_url = ""
         if user.is_active and user.is_staff:
             admin_url = reverse("admin:streaming_streamsession_change", args=[ID_PLACEHOLDER])
         config = {
             "adminSessionUrl": admin_url,
             "idPlaceholder": str(ID_PLACEHOLDER),
-            "tokenRequired": bool(conf.api_token),
+            "tokenRequired": mode == "token",
+            "auth": mode,
+            # users mode: who is signed in, and what the page's unsafe requests must send.
+            "user": user.get_username() if mode == "users" and user.is_authenticated else "",
+            "csrfToken": get_token(request) if mode == "users" else "",
+            "loginUrl": reverse("login"),
+            "logoutUrl": reverse("logout"),
             "endReasons": {reason.value: str(reason.label) for reason in EndReason},
         }
         response = render(request, "streaming/index.html", {"client_config": config})

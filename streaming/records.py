@@ -106,6 +106,7 @@ def open_session(
     request_params: dict[str, Any],
     client_address: str | None,
     user_agent: str,
+    owner_id: int | None = None,
 ) -> uuid.UUID:
     """Create the `running` row of a new stream and return its id."""
     now = timezone.now()
@@ -127,6 +128,7 @@ def open_session(
         "client_address": client_address,
         "user_agent": user_agent[:512],
         "error": "",
+        "owner_id": owner_id,
     }
     insert, _ = _statements(connection.vendor)
     with connection.cursor() as cursor:

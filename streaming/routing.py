@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -37,5 +38,5 @@ class StreamOriginValidator(OriginValidator):  # type: ignore[misc]
 
 
 def websocket_application() -> Any:
-    """Return the WebSocket application: origin check, then routes."""
-    return StreamOriginValidator(URLRouter(websocket_urlpatterns))
+    """Return the WebSocket application: origin check, the session cookie's user, routes."""
+    return StreamOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from streaming import pages
 from streaming.transports import http as views
-from streaming.transports import openapi
+from streaming.transports import observers, openapi
 
 app_name = "streaming"
 
@@ -26,6 +26,16 @@ urlpatterns = [
         "api/sessions/<uuid:session_id>/cancel",
         views.SessionCancelView.as_view(),
         name="session-cancel",
+    ),
+    path(
+        "api/sessions/<uuid:session_id>/observer-link",
+        observers.ObserverLinkView.as_view(),
+        name="session-observer-link",
+    ),
+    path(
+        "api/sessions/<uuid:session_id>/observe",
+        observers.SessionObserveView.as_view(),
+        name="session-observe",
     ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
     re_path(r"^api/", views.ApiNotFoundView.as_view(), name="api-not-found"),

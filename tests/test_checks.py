@@ -98,6 +98,10 @@ def test_langgraph_path_whose_module_is_missing(setting: str) -> None:
     ("overrides", "expected"),
     [
         ({"STREAM_ON_DISCONNECT": "contine"}, ["streaming.E011"]),
+        ({"STREAM_AUTH": "user"}, ["streaming.E011"]),
+        ({"STREAM_AUTH": "token"}, ["streaming.E014"]),
+        ({"STREAM_AUTH": "token", "STREAM_API_TOKEN": "s3cret"}, []),
+        ({"STREAM_AUTH": "users"}, []),
         ({"STREAM_TIMEOUT_SECONDS": -1}, ["streaming.E012"]),
         ({"STREAM_SEND_TIMEOUT_SECONDS": -0.5, "STREAM_LOG_RETAIN": -1}, ["streaming.E012"] * 2),
         ({"STREAM_MAX_STREAMS": "many"}, ["streaming.E010"]),

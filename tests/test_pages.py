@@ -117,6 +117,29 @@ def test_page_asks_for_the_token_when_the_api_needs_one(client: Client) -> None:
     assert client_config(client)["tokenRequired"] is True
 
 
+@override_settings(STREAM_AUTH="users")
+def test_in_users_mode_a_visitor_is_sent_to_sign_in(client: Client) -> None:
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/login/?next=/")
+    login = client.get("/login/")
+    assert login.status_code == 200
+    assert "default-src 'self'" in login["Content-Security-Policy"]
+    assert Page(login.content).one(id="login-form")
+
+
+@override_settings(STREAM_AUTH="users")
+def test_in_users_mode_the_page_knows_who_is_signed_in(client: Client) -> None:
+    client.force_login(User.objects.create_user("alice", password="pw"))
+    config = client_config(client)
+    assert (config["auth"], config["user"], config["tokenRequired"]) == ("users", "alice", False)
+    assert config["csrfToken"]
+
+
+def test_in_open_mode_the_page_asks_nobody_to_sign_in(client: Client) -> None:
+    config = client_config(client)
+    assert (config["auth"], config["user"], config["csrfToken"]) == ("open", "", "")
+
+
 @pytest.mark.parametrize("path", ["/admin/login/", "/admin/"])
 def test_the_admin_links_the_same_icon(admin_client: Client, client: Client, path: str) -> None:
     page = client.get(path) if path.endswith("login/") else admin_client.get(path)

@@ -41,11 +41,13 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         "status",
         "end_reason",
         "thread",
+        "owner",
         "started",
         "duration",
         "events_sent",
     ]
-    list_filter = ["status", "end_reason", "kind", "transport"]
+    list_select_related = ["owner"]
+    list_filter = ["status", "end_reason", "kind", "transport", "owner"]
     date_hierarchy = "started_at"
     search_fields = ["id", "thread_id", "client_address"]
     search_help_text = "A session id (or its first characters), a thread id or a client address."
@@ -56,7 +58,7 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         (None, {"fields": ["id", "kind", "transport", "source", "thread_id"]}),
         ("Outcome", {"fields": ["status", "end_reason", "events_sent", "last_event_id"]}),
         ("Timing", {"fields": ["started_at", "ended_at", "duration", "heartbeat_at"]}),
-        ("Client", {"fields": ["client_address", "user_agent"]}),
+        ("Client", {"fields": ["owner", "client_address", "user_agent"]}),
         ("Request", {"fields": ["request_parameters"]}),
         ("Internal error", {"fields": ["error_text"]}),
     ]
@@ -74,6 +76,7 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         "ended_at",
         "duration",
         "heartbeat_at",
+        "owner",
         "client_address",
         "user_agent",
         "request_parameters",
@@ -215,7 +218,7 @@ class CancelledReasonFilter(admin.SimpleListFilter):
 class CancelledSessionAdmin(_SessionListAdmin[CancelledSession]):
     """Sessions that ended cancelled, timed out or interrupted, with a summary above."""
 
-    list_filter = [CancelledReasonFilter, "kind", "transport"]
+    list_filter = [CancelledReasonFilter, "kind", "transport", "owner"]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

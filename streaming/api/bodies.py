@@ -11,7 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from pydantic import BaseModel, ValidationError
 
-from streaming.api.errors import ApiError
+from streaming.api.errors import ApiError, Refusal
 from streaming.conf import conf
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -41,6 +41,8 @@ BODY = Wording(
     not_object=[{"type": "model_type", "loc": ["body"], "msg": "Input should be a JSON object"}],
 )
 MESSAGE = Wording("Message", explain_json=False, not_object="Message must be a JSON object.")
+# An empty body, refused as FastAPI refuses a missing body.
+MISSING_BODY = [{"type": "missing", "loc": ["body"], "msg": "Field required"}]
 
 
 def too_large(wording: Wording) -> ApiError:
@@ -48,17 +50,17 @@ def too_large(wording: Wording) -> ApiError:
     return ApiError(413, f"{wording.noun} is larger than {conf.max_body_bytes} bytes.")
 
 
-def parse_json_object(raw: bytes | str, wording: Wording, *, empty: str = "") -> dict[str, Any]:
+def parse_json_object(raw: bytes | str, wording: Wording) -> dict[str, Any]:
     """Return `raw` parsed as a JSON object, or raise ApiError: 413, 400 or 422.
 
     The one rule of both transports: at most STREAM_MAX_BODY_BYTES, valid JSON (nested no
-    deeper than the parser allows), an object. An empty `raw` is parsed as `empty`.
+    deeper than the parser allows), an object.
     """
     size = len(raw.encode()) if isinstance(raw, str) else len(raw)
     if size > conf.max_body_bytes:
         raise too_large(wording)
     try:
-        payload = json.loads(raw or empty)
+        payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = f": {exc}" if wording.explain_json else "."
         raise ApiError(400, f"{wording.noun} is not valid JSON{reason}") from None
@@ -70,8 +72,21 @@ def parse_json_object(raw: bytes | str, wording: Wording, *, empty: str = "") ->
     return payload
 
 
+def is_json(content_type: str) -> bool:
+    """Return whether a `Content-Type` value names JSON: `application/json` or `*/*+json`."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    kind, slash, subtype = media_type.partition("/")
+    return bool(kind and slash) and (media_type == "application/json" or subtype.endswith("+json"))
+
+
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
-    """Return an HTTP request's body parsed as a JSON object (see `parse_json_object`)."""
+    """Return an HTTP request's body parsed as a JSON object (see `parse_json_object`).
+
+    Only a JSON content type is read (415 otherwise): the types a page on another site can
+    send without a CORS preflight (`text/plain`, forms, none) never start a stream.
+    """
+    if not is_json(request.headers.get("Content-Type", "")):
+        raise Refusal.UNSUPPORTED_MEDIA_TYPE.error()
     declared = request.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > conf.max_body_bytes:
         raise too_large(BODY)
@@ -79,7 +94,9 @@ def read_json_object(request: HttpRequest) -> dict[str, Any]:
         body = request.body
     except RequestDataTooBig:
         raise too_large(BODY) from None
-    return parse_json_object(body, BODY, empty="{}")
+    if not body:
+        raise ApiError(422, MISSING_BODY)
+    return parse_json_object(body, BODY)
 
 
 def validate(schema: type[SchemaT], payload: dict[str, Any]) -> SchemaT:

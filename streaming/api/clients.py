@@ -10,16 +10,26 @@ from urllib.parse import parse_qs
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """A client's address (after the server applied trusted proxy headers) and user agent."""
+    """A client's address (after the server applied trusted proxy headers), user agent,
+    and user (`users` mode)."""
 
     address: str | None
     user_agent: str
+    user_id: int | None = None
 
     @classmethod
-    def from_scope(cls, scope: Mapping[str, Any]) -> ClientInfo:
+    def from_scope(cls, scope: Mapping[str, Any], *, user_id: int | None = None) -> ClientInfo:
         """Read the client of an HTTP request or a WebSocket from its ASGI scope."""
         client = scope.get("client") or (None, None)
-        return cls(address=client[0] or None, user_agent=header(scope, b"user-agent"))
+        return cls(
+            address=client[0] or None, user_agent=header(scope, b"user-agent"), user_id=user_id
+        )
+
+    @property
+    def limit_key(self) -> str | None:
+        """Return whose live streams a limit counts: the user's when there is one, else the
+        address's."""
+        return self.address if self.user_id is None else f"user:{self.user_id}"
 
 
 def header(scope: Mapping[str, Any], name: bytes) -> str:

@@ -47,13 +47,27 @@ class Refusal(enum.Enum):
     NOT_FOUND = (404, "Not Found", False)
     METHOD_NOT_ALLOWED = (405, "Method Not Allowed", False)
     BAD_TOKEN = (401, "Missing or invalid API token.", False)
+    SIGN_IN = (401, "Sign in, or send a personal API token.", False)
+    CSRF_FAILED = (
+        403,
+        "CSRF check failed: a signed-in browser must send the X-CSRFToken header from this "
+        "site's own pages.",
+        False,
+    )
     MCP_DISABLED = (
         403,
         "MCP server configuration is disabled. Set ENABLE_MCP_SERVER_CONFIGURATION=true "
         "to enable MCP features.",
         False,
     )
+    UNSUPPORTED_MEDIA_TYPE = (
+        415,
+        "Request body must be JSON: send it with Content-Type: application/json.",
+        False,
+    )
     NO_SESSION = (404, "No such session.", False)
+    LINK_INVALID = (401, "This observer link is not valid.", False)
+    LINK_EXPIRED = (410, "This observer link has expired.", False)
     ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
     NOT_KEPT = (410, "The events of this session are no longer kept.", False)
     BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)

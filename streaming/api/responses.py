@@ -92,6 +92,13 @@ class CancelAccepted(Answer):
     status: Literal["cancelling"] = "cancelling"
 
 
+class ObserverLink(Answer):
+    """A read-only link to one session's stream, for a plain `EventSource`."""
+
+    url: str = Field(description="The stream's URL, the signed link in its query.")
+    expires_at: Timestamp = Field(description="When the link stops working (410 after).")
+
+
 class Rag(Answer):
     """deer-flow's retrieval settings: this server has no RAG provider."""
 

@@ -96,14 +96,14 @@ async def open_resume(session_id: uuid.UUID, *, after: int) -> Followable:
 
 def _admit(client: ClientInfo) -> None:
     """Refuse a new stream while the server shuts down, or when this worker or this client
-    has too many (never a hang)."""
+    (its user, else its address) has too many (never a hang)."""
     registry = live_runs()
     if shutdown.in_progress():
         # The live runs were stopped already; a new one would hold the process up.
         raise Refusal.SHUTTING_DOWN.error()
     if len(registry.runs) + registry.opening >= conf.max_streams:
         raise Refusal.AT_LIMIT.error()
-    if registry.per_client[client.address] >= conf.max_streams_per_client:
+    if registry.per_client[client.limit_key] >= conf.max_streams_per_client:
         raise Refusal.CLIENT_AT_LIMIT.error()
 
 
@@ -122,7 +122,7 @@ async def _open(
     _admit(client)
     registry = live_runs()
     registry.opening += 1
-    registry.per_client[client.address] += 1  # held while opening; the run holds its own
+    registry.per_client[client.limit_key] += 1  # held while opening; the run holds its own
     try:
         on_disconnect = conf.on_disconnect  # read before the row exists: a bad value opens none
         session_id = await records.open_session(
@@ -133,13 +133,14 @@ async def _open(
             request_params=request.model_dump(mode="json"),
             client_address=client.address,
             user_agent=client.user_agent,
+            owner_id=client.user_id,
         )
         run = StreamRun(
             session_id=session_id,
             kind=kind,
             thread_id=thread_id,
             events=events(),
-            client_address=client.address,
+            limit_key=client.limit_key,
             on_disconnect=on_disconnect,
         )
         try:
@@ -154,4 +155,4 @@ async def _open(
         raise Refusal.CANNOT_OPEN.error() from exc
     finally:
         registry.opening -= 1
-        registry.per_client[client.address] -= 1
+        registry.per_client[client.limit_key] -= 1

@@ -24,7 +24,7 @@ class LiveRun(Protocol):
     """A run as the registry, cancels and shutdown see it (runs/run.py's StreamRun)."""
 
     session_id: uuid.UUID
-    client_address: str | None
+    limit_key: str | None  # whose streams it counts against: a user, else an address
     log: EventLog
     loop: asyncio.AbstractEventLoop
 
@@ -58,7 +58,7 @@ class LiveRuns:
 
     def __init__(self) -> None:
         self.runs: dict[uuid.UUID, LiveRun] = {}
-        # Streams per client address: live runs plus streams still opening.
+        # Streams per client (user, else address): live runs plus streams still opening.
         self.per_client: Counter[str | None] = Counter()
         self.opening = 0
         self._beat: asyncio.Task[None] | None = None
@@ -67,7 +67,7 @@ class LiveRuns:
     def add(self, run: LiveRun) -> None:
         """Register a run that has started."""
         self.runs[run.session_id] = run
-        self.per_client[run.client_address] += 1
+        self.per_client[run.limit_key] += 1
         if self._beat is None or self._beat.done():
             self._beat = asyncio.create_task(
                 self._heartbeat(), name="stream-heartbeat", context=contextvars.Context()
@@ -79,9 +79,9 @@ class LiveRuns:
         Its log stays readable throughout: resumes of the ending run follow it to its close.
         """
         if self.runs.pop(run.session_id, None) is not None:
-            self.per_client[run.client_address] -= 1
-            if not self.per_client[run.client_address]:
-                del self.per_client[run.client_address]
+            self.per_client[run.limit_key] -= 1
+            if not self.per_client[run.limit_key]:
+                del self.per_client[run.limit_key]
         self._retained[run.session_id] = (asyncio.get_running_loop().time(), run.log)
         while len(self._retained) > conf.log_retain:
             self._retained.popitem(last=False)

@@ -42,12 +42,12 @@ class StreamRun:
         kind: Kind,
         thread_id: str,
         events: AsyncGenerator[Event, None],
-        client_address: str | None = None,
+        limit_key: str | None = None,
         on_disconnect: OnDisconnect = "cancel",
     ) -> None:
         self.session_id = session_id
         self.on_disconnect = on_disconnect
-        self.client_address = client_address
+        self.limit_key = limit_key
         self.kind = kind
         self.thread_id = thread_id
         self.loop = asyncio.get_running_loop()  # where it runs (cancels from elsewhere go here)

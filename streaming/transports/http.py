@@ -16,7 +16,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming import records
-from streaming.api.access import require_token
+from streaming.api.access import Caller, authenticate, require_session, session_for
 from streaming.api.bodies import read_json_object, validate
 from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
@@ -110,11 +110,11 @@ class ApiNotFoundView(ApiView):
         return Refusal.NOT_FOUND.error().response()
 
 
-def _client(request: HttpRequest) -> ClientInfo:
+def _client(request: HttpRequest, caller: Caller) -> ClientInfo:
     """Return who sent the request, read from its ASGI scope as the WebSocket reads it."""
     if not isinstance(request, ASGIRequest):  # pragma: no cover - this app serves ASGI only
         raise TypeError("the streaming views run under ASGI")
-    return ClientInfo.from_scope(request.scope)
+    return ClientInfo.from_scope(request.scope, user_id=caller.user_id)
 
 
 class ChatStreamView(ApiView):
@@ -125,9 +125,10 @@ class ChatStreamView(ApiView):
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream its events."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
             chat = validate(ChatRequest, read_json_object(request))
-            run = await open_chat_stream(chat, transport=Transport.SSE, client=_client(request))
+            client = _client(request, caller)
+            run = await open_chat_stream(chat, transport=Transport.SSE, client=client)
         except ApiError as exc:
             return exc.response()
         return await EventStreamResponse.open(run, request, session_id=run.session_id)
@@ -141,9 +142,10 @@ class ProseStreamView(ApiView):
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream the text."""
         try:
-            require_token(request.headers)
+            caller = await authenticate(request)
             prose = validate(ProseRequest, read_json_object(request))
-            run = await open_prose_stream(prose, transport=Transport.SSE, client=_client(request))
+            client = _client(request, caller)
+            run = await open_prose_stream(prose, transport=Transport.SSE, client=client)
         except ApiError as exc:
             return exc.response()
         return await EventStreamResponse.open(run, request, session_id=run.session_id)
@@ -163,15 +165,16 @@ class SessionStreamView(ApiView):
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponseBase:
         """Stream the session's events after the id the client last saw."""
         try:
-            require_token(request.headers)
-            after = _last_event_id(request)
+            caller = await authenticate(request)
+            after = last_event_id(request)
+            await require_session(caller, session_id)
             stream = await open_resume(session_id, after=after)
         except ApiError as exc:
             return exc.response()
         return await EventStreamResponse.open(stream, request, session_id=session_id, after=after)
 
 
-def _last_event_id(request: HttpRequest) -> int:
+def last_event_id(request: HttpRequest) -> int:
     """Return `Last-Event-ID` (or `?last_event_id=` for EventSource), 0 when absent."""
     return parse_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
@@ -184,10 +187,7 @@ class SessionDetailView(ApiView):
     async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         """Return the session as JSON, or 404."""
         try:
-            require_token(request.headers)
-            session = await records.get_session(session_id)
-            if session is None:
-                raise Refusal.NO_SESSION.error()
+            session = await session_for(await authenticate(request), session_id)
         except ApiError as exc:
             return exc.response()
         return SessionRecord.of(session).response()
@@ -201,7 +201,7 @@ class SessionCancelView(ApiView):
     async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
         try:
-            require_token(request.headers)
+            await require_session(await authenticate(request), session_id)
             outcome = await request_cancel(session_id)
         except ApiError as exc:
             return exc.response()

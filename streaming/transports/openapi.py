@@ -9,76 +9,31 @@ method it does not serve (`Refusal.METHOD_NOT_ALLOWED`) has no place in OpenAPI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode
 
-from streaming.api.bodies import NUL_FREE_TEXT
 from streaming.api.errors import Refusal
 from streaming.api.event_ids import MAX_EVENT_ID
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Config, ErrorBody, Health, SessionRecord
+from streaming.api.responses import (
+    CancelAccepted,
+    Config,
+    ErrorBody,
+    Health,
+    ObserverLink,
+    SessionRecord,
+)
+from streaming.conf import AuthMode, conf
 from streaming.transports.http import ApiView
+from streaming.transports.openapi_access import access_refusals, guarded, security_schemes
 from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
+from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
 
 API_VERSION = "0.1.0"
-
-# `zap` needs a command with some non-blank text (ProseRequest's model validator).
-ZAP_NEEDS_COMMAND: Schema = {
-    "if": {"properties": {"option": {"const": "zap"}}, "required": ["option"]},
-    "then": {
-        "properties": {"command": {"type": "string", "pattern": r"\S"}},
-        "required": ["command"],
-    },
-}
-
-
-def merged(parts: Iterable[tuple[str, Schema]], into: dict[str, Schema]) -> dict[str, Schema]:
-    """Add the named schemas to `into`, refusing two different schemas of one name."""
-    for name, schema in parts:
-        if into.setdefault(name, schema) != schema:
-            raise ValueError(f"Two different schemas are named {name}.")
-    return into
-
-
-def model_schemas(*models: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Schema]:
-    """Return the models' JSON schemas (and their parts) under their names."""
-    schemas: dict[str, Schema] = {}
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
-        merged([*schema.pop("$defs", {}).items(), (model.__name__, schema)], into=schemas)
-    return schemas
-
-
-def _request_schemas() -> dict[str, Schema]:
-    """Return the request models' schemas with the rules the views add to pydantic's."""
-    schemas = model_schemas(ChatRequest, ProseRequest, mode="validation")
-    schemas["ProseRequest"] |= ZAP_NEEDS_COMMAND
-    for schema in schemas.values():
-        _forbid_nul(schema)
-    return schemas
-
-
-def _forbid_nul(schema: Any) -> None:
-    """Add the server's no-NUL rule (`bodies.validate`) to every free-text string."""
-    if isinstance(schema, list):
-        for item in schema:
-            _forbid_nul(item)
-    elif isinstance(schema, dict):
-        if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
-            schema["pattern"] = NUL_FREE_TEXT
-        if schema.get("type") == "object" and schema.get("additionalProperties") is True:
-            # A free-form object's own keys; deeper values would need a recursive schema,
-            # which the description states instead (`mcp_settings`).
-            schema["propertyNames"] = {"pattern": NUL_FREE_TEXT}
-        for key, value in schema.items():
-            if key != "if":
-                _forbid_nul(value)
 
 
 def _json(description: str, model: type[BaseModel]) -> Schema:
@@ -87,14 +42,18 @@ def _json(description: str, model: type[BaseModel]) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-# The token applies only when the server sets STREAM_API_TOKEN: either requirement passes.
-SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {}]
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
 EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
+LAST_EVENT_ID_HEADER: Schema = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "description": "The last event id the client saw (absent: 0, all).",
+    "schema": EVENT_ID,
+}
 # A new stream may be refused for these (admission, or a failure while it opens).
 OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Refusal.CANNOT_OPEN)
 # A session's endpoints; an id that is not a UUID is a path of no endpoint (`NOT_FOUND`).
-SESSION = (Refusal.BAD_TOKEN, Refusal.NO_SESSION, Refusal.NOT_FOUND)
+SESSION = (Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
 def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Schema:
@@ -102,24 +61,32 @@ def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Sche
 
 
 def _stream_post(
-    operation_id: str, model: type[BaseModel], summary: str, events: str, *more: Refusal
+    mode: AuthMode,
+    operation_id: str,
+    model: type[BaseModel],
+    summary: str,
+    events: str,
+    *more: Refusal,
 ) -> Schema:
     content = {"application/json": {"schema": ref(model.__name__)}}
     return _operation(
         operation_id,
         "streams",
         summary,
-        security=SECURITY,
+        **guarded(mode),
         requestBody={"required": True, "content": content},
         responses={
             "200": event_stream("The stream.", ref(events), links=True),
-            **refusals(Refusal.BAD_TOKEN, *body_refusals(), *more, *OPENING),
+            **refusals(*access_refusals(mode, unsafe=True), *body_refusals(), *more, *OPENING),
         },
     )
 
 
-def _paths() -> dict[str, Schema]:
+def _paths(mode: AuthMode) -> dict[str, Schema]:
+    reader = access_refusals(mode)
+    writer = access_refusals(mode, unsafe=True)
     chat = _stream_post(
+        mode,
         "chatStream",
         ChatRequest,
         "Run deer-flow's research workflow and stream its events",
@@ -127,17 +94,16 @@ def _paths() -> dict[str, Schema]:
         Refusal.MCP_DISABLED,
     )
     chat["requestBody"] |= {
-        "required": False,
-        "description": "Unknown fields are ignored; an empty body counts as `{}`. A "
+        "description": "Unknown fields are ignored; an empty body is refused (422), as "
+        "FastAPI refuses it; send `{}` for every default. A "
         "non-empty `mcp_settings` gets 403 unless the server enables MCP "
         "(ENABLE_MCP_SERVER_CONFIGURATION).",
     }
-    last_event_id = "The last event id the client saw (absent: 0, all)."
     return {
         "/api/chat/stream": {"post": chat},
         "/api/prose/generate": {
             "post": _stream_post(
-                "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
+                mode, "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
             )
         },
         "/api/sessions/{session_id}": {
@@ -146,8 +112,11 @@ def _paths() -> dict[str, Schema]:
                 "getSession",
                 "sessions",
                 "One session's record",
-                security=SECURITY,
-                responses={"200": _json("The record.", SessionRecord), **refusals(*SESSION)},
+                **guarded(mode),
+                responses={
+                    "200": _json("The record.", SessionRecord),
+                    **refusals(*reader, *SESSION),
+                },
             ),
         },
         "/api/sessions/{session_id}/cancel": {
@@ -157,10 +126,10 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 "Cancel a live stream, on whichever worker runs it",
                 description="The stream ends with an `error` event, reason `cancelled`.",
-                security=SECURITY,
+                **guarded(mode),
                 responses={
                     "202": _json("The cancel was sent.", CancelAccepted),
-                    **refusals(*SESSION, Refusal.ALREADY_ENDED),
+                    **refusals(*writer, *SESSION, Refusal.ALREADY_ENDED),
                 },
             ),
         },
@@ -170,14 +139,9 @@ def _paths() -> dict[str, Schema]:
                 "resumeSession",
                 "sessions",
                 "Replay a session's events after an id, then follow it live",
-                security=SECURITY,
+                **guarded(mode),
                 parameters=[
-                    {
-                        "name": "Last-Event-ID",
-                        "in": "header",
-                        "description": last_event_id,
-                        "schema": EVENT_ID,
-                    },
+                    LAST_EVENT_ID_HEADER,
                     {
                         "name": "last_event_id",
                         "in": "query",
@@ -191,7 +155,56 @@ def _paths() -> dict[str, Schema]:
                         {"anyOf": [ref("ChatEvent"), ref("ProseEvent")]},
                         links=False,
                     ),
-                    **refusals(*SESSION, Refusal.NOT_KEPT, expired(), Refusal.BAD_EVENT_ID),
+                    **refusals(
+                        *reader, *SESSION, Refusal.NOT_KEPT, expired(), Refusal.BAD_EVENT_ID
+                    ),
+                },
+            ),
+        },
+        "/api/sessions/{session_id}/observer-link": {
+            "parameters": [SESSION_ID],
+            "post": _operation(
+                "createObserverLink",
+                "sessions",
+                "A signed, expiring, read-only link to the session's stream",
+                description="For a plain `EventSource`: the link is its own credential. It "
+                "streams as `/stream` does and can never cancel.",
+                **guarded(mode),
+                responses={
+                    "200": _json("The link.", ObserverLink),
+                    **refusals(*writer, *SESSION),
+                },
+            ),
+        },
+        "/api/sessions/{session_id}/observe": {
+            "parameters": [SESSION_ID],
+            "get": _operation(
+                "observeSession",
+                "sessions",
+                "Follow a session's stream through an observer link",
+                parameters=[
+                    {
+                        "name": "link",
+                        "in": "query",
+                        "required": True,
+                        "description": "The signed link, as `observer-link` made it.",
+                        "schema": {"type": "string"},
+                    },
+                    LAST_EVENT_ID_HEADER,
+                ],
+                responses={
+                    "200": event_stream(
+                        "The events after that id, then live ones.",
+                        {"anyOf": [ref("ChatEvent"), ref("ProseEvent")]},
+                        links=False,
+                    ),
+                    **refusals(
+                        Refusal.LINK_INVALID,
+                        Refusal.LINK_EXPIRED,
+                        Refusal.NOT_FOUND,
+                        Refusal.NOT_KEPT,
+                        Refusal.BAD_EVENT_ID,
+                    ),
                 },
             ),
         },
@@ -243,15 +256,24 @@ def _paths() -> dict[str, Schema]:
     }
 
 
-RESPONSE_MODELS = (SessionRecord, CancelAccepted, Config, Health, ErrorBody)
+RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, ErrorBody)
+
+
+def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:
+    """Return the document of the API as STREAM_AUTH (or `mode`) makes it: its security
+    schemes, the requirements and the refusals of access are the mode's."""
+    return _document(mode or conf.access_mode)
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
-    """Return the OpenAPI document (built once; callers must not change it)."""
+def _document(mode: AuthMode) -> dict[str, Any]:
+    """Return the OpenAPI document of `mode` (built once; callers must not change it)."""
     schemas = merged(model_schemas(*RESPONSE_MODELS, mode="serialization").items(), into={})
-    merged(_request_schemas().items(), into=schemas)
+    merged(request_schemas().items(), into=schemas)
     merged(EVENT_SCHEMAS.items(), into=schemas)
+    components: dict[str, Any] = {"schemas": schemas}
+    if schemes := security_schemes(mode):
+        components["securitySchemes"] = schemes
     return {
         "openapi": "3.1.0",
         "info": {
@@ -259,24 +281,16 @@ def openapi_document() -> dict[str, Any]:
             "version": API_VERSION,
             "description": "deer-flow's chat and prose streams, and their sessions. The "
             "schemas say what clients send; like deer-flow (FastAPI), the server also takes "
-            'what pydantic\'s lax mode converts, such as `"true"` for `true`.',
+            'what pydantic\'s lax mode converts, such as `"true"` for `true`. Access: '
+            f"STREAM_AUTH={mode}.",
         },
-        "paths": _paths(),
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "Required only when the server sets STREAM_API_TOKEN.",
-                }
-            },
-        },
+        "paths": _paths(mode),
+        "components": components,
     }
 
 
 class OpenAPIView(ApiView):
-    """`GET /api/openapi.json`: the OpenAPI document, no token needed."""
+    """`GET /api/openapi.json`: the OpenAPI document of this server's mode, no token needed."""
 
     async def get(self, request: HttpRequest) -> JsonResponse:
         """Return the document."""

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from streaming.api.access import CHALLENGE
-from streaming.api.bodies import BODY, MAX_DEPTH, parse_json_object, too_large
+from streaming.api.bodies import BODY, MAX_DEPTH, MISSING_BODY, parse_json_object, too_large
 from streaming.api.bodies import validate as validate_body
 from streaming.api.errors import RETRY_AFTER, ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
@@ -39,7 +39,7 @@ class Refused(NamedTuple):
     def by(cls, refusal: Refusal) -> Refused:
         """Return a row of the table of refusals, with the headers it carries."""
         headers: dict[str, Schema] = {}
-        if refusal is Refusal.BAD_TOKEN:
+        if refusal in (Refusal.BAD_TOKEN, Refusal.SIGN_IN):
             headers = {
                 name: {"description": "How to authenticate.", "schema": {"const": value}}
                 for name, value in CHALLENGE.items()
@@ -76,6 +76,8 @@ def body_refusals() -> list[Refused]:
     return [
         Refused(400, "not_json", "The body is not valid JSON.", parsed(b"{"), {}),
         Refused(413, "too_large", too_big, too_large(BODY).detail, {}),
+        Refused.by(Refusal.UNSUPPORTED_MEDIA_TYPE),
+        Refused(422, "missing", "The body is empty.", MISSING_BODY, {}),
         Refused(422, "not_an_object", invalid, parsed(b"[]"), {}),
         Refused(422, "invalid", invalid, validated(ProseRequest, {"option": "shout"}), {}),
         Refused(422, "nul", invalid, validated(ChatRequest, {"thread_id": "\0"}), {}),

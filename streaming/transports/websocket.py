@@ -9,7 +9,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from streaming.api.access import token_is_valid
+from streaming.api.access import ANYONE, Caller, authenticate_socket, require_session
 from streaming.api.bodies import MESSAGE, parse_json_object, validate
 from streaming.api.clients import ClientInfo, query_value
 from streaming.api.clients import header as header_value
@@ -37,12 +37,15 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     session_id: uuid.UUID | None = None
     pump: asyncio.Task[None] | None = None
     connected = False
+    caller: Caller = ANYONE
 
     async def connect(self) -> None:
-        """Accept the socket when the token (if one is configured) is right."""
-        if not token_is_valid(self._authorization()):
+        """Accept the socket when STREAM_AUTH lets its caller in (token or session cookie)."""
+        caller = await authenticate_socket(self.scope, self._authorization())
+        if caller is None:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
+        self.caller = caller
         self.connected = True
         await self.accept()
 
@@ -95,6 +98,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         try:
             after = parse_event_id(last_event_id)
+            await require_session(self.caller, target)
             stream = await open_resume(target, after=after)
         except ApiError as exc:
             await self._reply_error(exc.detail)
@@ -105,7 +109,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if not isinstance(request, dict):
             await self._reply_error("`request` must be a JSON object.")
             return
-        client = ClientInfo.from_scope(self.scope)
+        client = ClientInfo.from_scope(self.scope, user_id=self.caller.user_id)
         try:
             if kind == "chat.start":
                 chat = validate(ChatRequest, request)

@@ -64,7 +64,7 @@ def test_list_shows_each_session_with_its_columns(admin_client: Client) -> None:
     running = make_session(reason=None, ago=timedelta(seconds=1), thread_id="live")
     page = Page(admin_client.get(SESSIONS).content)
 
-    header = ["Session", "Kind", "Transport", "Status", "End reason", "Thread"]
+    header = ["Session", "Kind", "Transport", "Status", "End reason", "Thread", "Owner"]
     header += ["Started", "Duration", "Events sent"]
     assert page.table("result_list", "thead") == [["", *header]]
     assert page.table("result_list") == [
@@ -76,13 +76,14 @@ def test_list_shows_each_session_with_its_columns(admin_client: Client) -> None:
             "running",
             "none",
             "live",
+            "-",
             stamp(running),
             "-",
             "7",
         ],
         [
             *["", session.id.hex[:8], "prose", "WebSocket", "cancelled", "cancelled by a user"],
-            *["t" * 18 + "…", stamp(session), "1 min 15 s", "42"],
+            *["t" * 18 + "…", "-", stamp(session), "1 min 15 s", "42"],
         ],
     ]
 
@@ -99,7 +100,7 @@ def test_list_takes_as_many_queries_for_many_rows_as_for_few(
         make_session(reason=EndReason.TIMEOUT, thread_id=f"many-{n}")
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(listed(admin_client)) == 50
-    assert len(few.captured_queries) <= 6
+    assert len(few.captured_queries) <= 7  # one of them: the users the owner filter offers
 
 
 @pytest.mark.parametrize(
@@ -135,6 +136,7 @@ def test_list_offers_the_filters_and_a_date_drill_down(admin_client: Client) -> 
         "By end reason",
         "By kind",
         "By transport",
+        "By owner",
     ]
     years = [text(link) for link in page.one(cls="toplinks").children if link]
     assert str(old.started_at.year) in years
@@ -324,3 +326,19 @@ async def test_cancel_action_stops_a_live_stream() -> None:
     assert (last.event, last.json()["reason"]) == ("error", "cancelled")
     session = await StreamSession.objects.aget(pk=session_id)
     assert (session.status, session.end_reason) == ("cancelled", "user_cancel")
+
+
+def test_the_list_shows_each_sessions_owner_and_filters_by_user(admin_client: Client) -> None:
+    alice = User.objects.create_user("alice")
+    bob = User.objects.create_user("bob")
+    make_session(thread_id="alices", owner=alice)
+    make_session(thread_id="bobs", owner=bob)
+    make_session(thread_id="nobodys")
+
+    rows = {row[6]: row[7] for row in listed(admin_client)}
+    assert rows == {"alices": "alice", "bobs": "bob", "nobodys": "-"}
+    assert threads(admin_client, owner__id__exact=str(bob.pk)) == {"bobs"}
+    detail = admin_client.get(
+        f"{SESSIONS}{StreamSession.objects.get(thread_id='alices').pk}/change/"
+    )
+    assert "alice" in detail.content.decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from streaming.api.bodies import BODY, MESSAGE, parse_json_object
+from streaming.api.bodies import BODY, MESSAGE, is_json, parse_json_object
 from streaming.api.errors import ApiError
 
 
@@ -20,9 +20,28 @@ def test_an_object_is_returned_as_parsed() -> None:
     assert parse_json_object('{"type": "cancel"}', MESSAGE) == {"type": "cancel"}
 
 
-def test_an_empty_body_is_parsed_as_given() -> None:
-    assert parse_json_object(b"", BODY, empty="{}") == {}
+def test_an_empty_message_is_not_json() -> None:
     assert refusal("", MESSAGE) == (400, "Message is not valid JSON.")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("application/merge-patch+json", True),
+        ("text/vnd.example+json", True),
+        ("text/plain", False),
+        ("text/plain; charset=utf-8", False),
+        ("application/x-www-form-urlencoded", False),
+        ("multipart/form-data; boundary=x", False),
+        ("application/jsonp", False),
+        ("json", False),
+        ("", False),
+    ],
+)
+def test_only_json_content_types_are_read(content_type: str, json: bool) -> None:
+    assert is_json(content_type) is json
 
 
 @override_settings(STREAM_MAX_BODY_BYTES=10)

@@ -1,4 +1,4 @@
-"""schemathesis against a real daphne: no 5xx, every answer as documented, every error JSON.
+"""schemathesis on a real daphne, in each STREAM_AUTH mode: no 5xx, answers as documented.
 
 Run by hand against any server (`st` is schemathesis's short name):
 
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from tests.support.accounts import create_token, create_user
 from tests.support.live import LiveServer, daphne, migrate, server_env
 
 RUN_TIMEOUT = 150.0
@@ -62,10 +63,19 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("schemathesis")
-    overrides = {"STREAM_DEMO_DELAY_MS": "0"}
+SHARED_TOKEN = "schemathesis-shared-token"
+
+
+@pytest.fixture(scope="module", params=["open", "token", "users"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, list[str]]]:
+    """A server in each STREAM_AUTH mode, and the arguments that let schemathesis in."""
+    mode = request.param
+    tmp = tmp_path_factory.mktemp(f"schemathesis-{mode}")
+    overrides = {"STREAM_DEMO_DELAY_MS": "0", "STREAM_AUTH": mode}
+    if mode == "token":
+        overrides["STREAM_API_TOKEN"] = SHARED_TOKEN
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL", "")
         if database_url.startswith(("postgres://", "postgresql://")):
@@ -73,14 +83,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             overrides["REDIS_URL"] = os.environ.get("REDIS_URL", "")
         env = server_env(tmp, **overrides)
         migrate(env)
-        yield stack.enter_context(daphne(env, tmp / "daphne.log"))
+        token = ""
+        if mode == "token":
+            token = SHARED_TOKEN
+        elif mode == "users":
+            create_user(env, "schemathesis")
+            token = create_token(env, "schemathesis")
+        arguments = [f"--header=Authorization: Bearer {token}"] if token else []
+        yield stack.enter_context(daphne(env, tmp / "daphne.log")), arguments
 
 
-def run_schemathesis(server: LiveServer, tmp: Path) -> list[dict[str, Any]]:
+def run_schemathesis(server: LiveServer, tmp: Path, arguments: list[str]) -> list[dict[str, Any]]:
     """Run schemathesis on the server's document; return every exchange (HAR entries)."""
     har = tmp / "exchanges.har"
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/api/openapi.json"]
-    command += [*ARGUMENTS, "--report=har", f"--report-har-path={har}"]
+    command += [*ARGUMENTS, *arguments, "--report=har", f"--report-har-path={har}"]
     # Its working directory takes its crash cache (.schemathesis/), out of the repository.
     result = subprocess.run(
         command, cwd=tmp, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
@@ -114,8 +131,11 @@ def is_twisted_bad_request(entry: dict[str, Any]) -> bool:
     )
 
 
-def test_schemathesis_finds_no_failure(server: LiveServer, tmp_path: Path) -> None:
-    entries = run_schemathesis(server, tmp_path)
+def test_schemathesis_finds_no_failure(
+    server: tuple[LiveServer, list[str]], tmp_path: Path
+) -> None:
+    live, arguments = server
+    entries = run_schemathesis(live, tmp_path, arguments)
 
     for entry in entries:
         response = entry["response"]
@@ -141,6 +161,6 @@ def test_schemathesis_finds_no_failure(server: LiveServer, tmp_path: Path) -> No
         ("PUT", "/healthz", 405),
     ]:
         assert seen[expected], (expected, sorted(seen))
-    log = server.log_text()
+    log = live.log_text()
     assert "Traceback" not in log, log
     assert " ERROR " not in log, log

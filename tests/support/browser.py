@@ -18,6 +18,23 @@ from tests.support.services import chromium_path
 ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "a-long-test-password-42"
+# In the page: follow `url` with a plain EventSource; resolve with every message (and the
+# stream's named `error` frame, if any) once the server has closed the stream, or after
+# `count` messages.
+FOLLOW = """([url, count]) => new Promise((resolve) => {
+  const received = [];
+  const source = new EventSource(url);
+  const done = () => { source.close(); resolve({received, state: source.readyState}); };
+  source.onmessage = (event) => {
+    received.push({id: event.lastEventId, data: event.data});
+    if (count && received.length >= count) done();
+  };
+  source.addEventListener("message_chunk", (event) => {
+    received.push({id: event.lastEventId, data: JSON.parse(event.data).content});
+    if (count && received.length >= count) done();
+  });
+  source.onerror = () => done();  // closed by the server, or refused: no retry wanted
+})"""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

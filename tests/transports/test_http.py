@@ -285,7 +285,7 @@ async def test_too_many_streams_from_one_client_is_429(probe: Probe, use_source)
 async def test_worker_at_its_limit_is_503(probe: Probe, use_source) -> None:
     use_source("IdleSource")
     live = await post_json("/api/chat/stream", {})
-    refused = await request("POST", "/api/prose/generate", body=b'{"prompt": "x", "option": "fix"}')
+    refused = await post_json("/api/prose/generate", {"prompt": "x", "option": "fix"})
 
     assert refused.status == 503
     assert refused.headers["retry-after"] == "5"

@@ -16,6 +16,7 @@ from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
+from streaming.conf import AUTH_CHOICES, AuthMode
 from streaming.transports.http import ApiNotFoundView
 from streaming.transports.openapi import openapi_document
 from tests.support.asgi import HttpExchange, post_json, request
@@ -53,7 +54,8 @@ def event_branches(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def assert_documented(exchange: HttpExchange, path: str, method: str) -> Any:
     """Assert the answer is documented: status, media type, headers, body; return the body."""
-    response = resolve(DOC["paths"][path][method]["responses"][str(exchange.status)])
+    # The document of the mode the request ran in.
+    response = resolve(openapi_document()["paths"][path][method]["responses"][str(exchange.status)])
     for header in response.get("headers", {}):
         assert header.lower() in exchange.headers, header
     ((media_type, content),) = response["content"].items()
@@ -76,9 +78,10 @@ def assert_documented(exchange: HttpExchange, path: str, method: str) -> Any:
 # The document itself.
 
 
-def test_document_is_valid_openapi_3_1() -> None:
-    OpenAPIV31SpecValidator(DOC).validate()
-    assert DOC["openapi"].startswith("3.1.")
+@pytest.mark.parametrize("mode", AUTH_CHOICES)
+def test_document_is_valid_openapi_3_1(mode: AuthMode) -> None:
+    OpenAPIV31SpecValidator(openapi_document(mode)).validate()
+    assert openapi_document(mode)["openapi"].startswith("3.1.")
 
 
 @override_settings(STREAM_API_TOKEN="s3cret")
@@ -86,7 +89,13 @@ async def test_document_is_served_without_a_token() -> None:
     exchange = await request("GET", "/api/openapi.json")
     assert exchange.status == 200
     assert exchange.headers["content-type"] == "application/json"
-    assert json.loads(await exchange.read_all()) == DOC
+    assert json.loads(await exchange.read_all()) == openapi_document("token")
+
+
+@override_settings(STREAM_AUTH="users")
+async def test_the_document_served_is_the_servers_modes() -> None:
+    exchange = await request("GET", "/api/openapi.json")
+    assert json.loads(await exchange.read_all()) == openapi_document("users")
 
 
 def test_every_route_is_documented_and_every_path_is_a_route() -> None:
@@ -116,21 +125,65 @@ def _openapi_path(route: str) -> str:
     return "/" + re.sub(r"<\w+:(\w+)>", r"{\1}", route)
 
 
-def test_token_is_documented_where_the_views_check_it() -> None:
-    scheme = COMPONENTS["securitySchemes"]["bearerAuth"]
-    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
-    guarded = {
-        (path, method)
-        for path, item in DOC["paths"].items()
+def guarded_operations(doc: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """Return the operations that require a caller, with their requirements."""
+    return {
+        (path, method): operation["security"]
+        for path, item in doc["paths"].items()
         for method, operation in item.items()
         if method != "parameters" and "security" in operation
     }
-    assert guarded == {
+
+
+def statuses(doc: dict[str, Any]) -> set[str]:
+    return {
+        status
+        for item in doc["paths"].values()
+        for method, operation in item.items()
+        if method != "parameters"
+        for status in operation["responses"]
+    }
+
+
+def test_the_open_mode_documents_no_security_and_no_401() -> None:
+    doc = openapi_document("open")
+    assert "securitySchemes" not in doc["components"]
+    assert guarded_operations(doc) == {}
+    assert "401" not in statuses(
+        {"paths": {k: v for k, v in doc["paths"].items() if "observe" not in k}}
+    )
+
+
+def test_the_users_mode_documents_a_personal_token_or_the_session_cookie() -> None:
+    doc = openapi_document("users")
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["cookieAuth"]["in"], schemes["cookieAuth"]["name"]) == ("cookie", "sessionid")
+    assert set(map(str, guarded_operations(doc).values())) == {
+        str([{"bearerAuth": []}, {"cookieAuth": []}])
+    }
+    chat = doc["paths"]["/api/chat/stream"]["post"]["responses"]
+    record = doc["paths"]["/api/sessions/{session_id}"]["get"]["responses"]
+    assert set(chat["403"]["content"]["application/json"]["examples"]) >= {"csrf_failed"}
+    assert set(record["401"]["content"]["application/json"]["examples"]) == {
+        "bad_token",
+        "sign_in",
+    }
+    assert "403" not in record  # reading needs no CSRF token
+
+
+def test_token_is_documented_where_the_views_check_it() -> None:
+    doc = openapi_document("token")
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    guarded = guarded_operations(doc)
+    assert set(map(str, guarded.values())) == {str([{"bearerAuth": []}])}
+    assert set(guarded) == {
         ("/api/chat/stream", "post"),
         ("/api/prose/generate", "post"),
         ("/api/sessions/{session_id}", "get"),
         ("/api/sessions/{session_id}/cancel", "post"),
         ("/api/sessions/{session_id}/stream", "get"),
+        ("/api/sessions/{session_id}/observer-link", "post"),
     }
 
 
@@ -143,6 +196,7 @@ def test_token_is_documented_where_the_views_check_it() -> None:
         ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001", True),
         ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/cancel", True),
         ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001/stream", True),
+        ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/observer-link", True),
         ("GET", "/api/config", False),
         ("GET", "/healthz", False),
         ("GET", "/api/openapi.json", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,14 +12,17 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from streaming.api.errors import Refusal
+from streaming.api.observers import make_link
+from streaming.conf import AUTH_CHOICES
 from streaming.runs import shutdown
 from streaming.transports.openapi import openapi_document
 from tests.support.asgi import request
 from tests.support.rows import make_session
+from tests.support.users import signed_in_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DOC = openapi_document()
+DOC = openapi_document
 UNKNOWN = "00000000-0000-0000-0000-000000000005"
 
 
@@ -34,6 +38,7 @@ class Case:
     session: str = UNKNOWN  # "ended": a session that ended and whose events are not kept
     headers: dict[str, str] = field(default_factory=dict)
     failure: str = ""  # "shutdown": the server shuts down; "database": recording fails
+    link: str = ""  # an observer link in the query: "valid", "expired" or "forged"
 
     @property
     def id(self) -> str:
@@ -44,11 +49,15 @@ STREAMS = [
     ("/api/chat/stream", {"thread_id": "refusals"}),
     ("/api/prose/generate", {"prompt": "x", "option": "fix"}),
 ]
+TEXT_PLAIN = {"content-type": "text/plain"}
+USERS = {"STREAM_AUTH": "users"}
 SESSIONS = [
     ("GET", "/api/sessions/{session_id}"),
     ("POST", "/api/sessions/{session_id}/cancel"),
     ("GET", "/api/sessions/{session_id}/stream"),
+    ("POST", "/api/sessions/{session_id}/observer-link"),
 ]
+OBSERVE = "/api/sessions/{session_id}/observe"
 CASES = [
     *(
         case
@@ -57,6 +66,9 @@ CASES = [
             Case("POST", path, Refusal.BAD_TOKEN, body, {"STREAM_API_TOKEN": "s3cret"}),
             Case("POST", path, Refusal.CLIENT_AT_LIMIT, body, {"STREAM_MAX_STREAMS_PER_CLIENT": 0}),
             Case("POST", path, Refusal.AT_LIMIT, body, {"STREAM_MAX_STREAMS": 0}),
+            Case("POST", path, Refusal.UNSUPPORTED_MEDIA_TYPE, body, headers=TEXT_PLAIN),
+            Case("POST", path, Refusal.SIGN_IN, body, USERS),
+            Case("POST", path, Refusal.CSRF_FAILED, body, USERS, failure="cookie"),
             Case("POST", path, Refusal.SHUTTING_DOWN, body, failure="shutdown"),
             Case("POST", path, Refusal.CANNOT_OPEN, body, failure="database"),
         ]
@@ -67,11 +79,24 @@ CASES = [
         for method, path in SESSIONS
         for case in [
             Case(method, path, Refusal.BAD_TOKEN, settings={"STREAM_API_TOKEN": "s3cret"}),
+            Case(method, path, Refusal.SIGN_IN, settings=USERS),
             Case(method, path, Refusal.NO_SESSION),
             Case(method, path, Refusal.NOT_FOUND, session="not-a-uuid"),
         ]
     ),
     Case("POST", "/api/sessions/{session_id}/cancel", Refusal.ALREADY_ENDED, session="ended"),
+    *(
+        Case("POST", path, Refusal.CSRF_FAILED, settings=USERS, failure="cookie")
+        for path in (
+            "/api/sessions/{session_id}/cancel",
+            "/api/sessions/{session_id}/observer-link",
+        )
+    ),
+    Case("GET", OBSERVE, Refusal.LINK_INVALID, link="forged"),
+    Case("GET", OBSERVE, Refusal.LINK_EXPIRED, link="expired"),
+    Case("GET", OBSERVE, Refusal.NOT_FOUND, session="not-a-uuid", link="forged"),
+    Case("GET", OBSERVE, Refusal.NOT_KEPT, session="ended", link="valid"),
+    Case("GET", OBSERVE, Refusal.BAD_EVENT_ID, link="valid", headers={"last-event-id": "x"}),
     Case("GET", "/api/sessions/{session_id}/stream", Refusal.NOT_KEPT, session="ended"),
     Case(
         "GET",
@@ -86,7 +111,7 @@ def documented_refusals() -> set[tuple[str, str, Refusal]]:
     """Return every (method, path, refusal) of the table the document gives an example of."""
     by_name = {refusal.name.lower(): refusal for refusal in Refusal}
     found = set()
-    for path, item in DOC["paths"].items():
+    for path, item in [(p, i) for mode in AUTH_CHOICES for p, i in DOC(mode)["paths"].items()]:
         for method, operation in item.items():
             if method == "parameters":
                 continue
@@ -124,14 +149,29 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
         session = str((await sync_to_async(make_session)()).id)
     raw = b"" if case.body is None else json.dumps(case.body).encode()
     headers = {"content-type": "application/json", **case.headers} if raw else case.headers
+    if case.failure == "cookie":  # signed in, but without the CSRF header
+        headers = {**headers, "cookie": await sync_to_async(signed_in_cookie)()}
+    query = ""
+    if case.link == "forged":
+        query = "link=eyJlIjo5OTk5OTk5OTk5fQ:forged"
+    elif case.link:
+        seconds = 0 if case.link == "expired" else 60
+        with override_settings(STREAM_OBSERVER_LINK_SECONDS=seconds):
+            query = f"link={make_link(uuid.UUID(session))[0]}"
     with override_settings(**case.settings):
         exchange = await request(
-            case.method, case.path.replace("{session_id}", session), body=raw, headers=headers
+            case.method,
+            case.path.replace("{session_id}", session),
+            body=raw,
+            headers=headers,
+            query=query,
         )
         body = json.loads(await exchange.read_all())
 
     assert (exchange.status, body) == (case.refusal.status, {"detail": case.refusal.detail})
-    documented = DOC["paths"][case.path][case.method.lower()]["responses"][str(exchange.status)]
+    with override_settings(**case.settings):
+        operation = DOC()["paths"][case.path][case.method.lower()]  # the mode's document
+    documented = operation["responses"][str(exchange.status)]
     examples = documented["content"]["application/json"]["examples"].values()
     assert {"value": body} in examples
     for header in documented.get("headers", {}):

@@ -557,6 +557,7 @@ def nested(depth: int) -> bytes:
 
 NUL_IN_PART = b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\\u0000"}]}]}'
 JSON_CT = {"content-type": "application/json"}
+TEXT_CT = {"content-type": "text/plain;charset=UTF-8"}
 SESSION = f"/api/sessions/{UNKNOWN_SESSION}"
 
 # name: (settings or None, method, path, body, headers, query)
@@ -658,6 +659,26 @@ HTTP_ERRORS: dict[str, tuple[Any, str, str, bytes, dict[str, str], str]] = {
         "",
     ),
     "422_prose_empty_body": (None, "POST", "/api/prose/generate", b"", JSON_CT, ""),
+    "422_chat_empty_body": (None, "POST", "/api/chat/stream", b"", JSON_CT, ""),
+    # 415: only JSON is read (what another site's page can send without a preflight is not)
+    "415_chat_text_plain": (None, "POST", "/api/chat/stream", b"{}", TEXT_CT, ""),
+    "415_prose_form": (
+        None,
+        "POST",
+        "/api/prose/generate",
+        b"prompt=x&option=fix",
+        {"content-type": "application/x-www-form-urlencoded"},
+        "",
+    ),
+    "415_chat_multipart": (
+        None,
+        "POST",
+        "/api/chat/stream",
+        b'--b\r\ncontent-disposition: form-data; name="a"\r\n\r\n{}\r\n--b--\r\n',
+        {"content-type": "multipart/form-data; boundary=b"},
+        "",
+    ),
+    "415_chat_no_content_type": (None, "POST", "/api/chat/stream", b"{}", {}, ""),
     # 422: what the session's record could not store
     "422_nul_in_thread_id": (
         None,

@@ -1,6 +1,6 @@
 // The web client: ask a research question or rewrite prose, over SSE or WebSocket.
 
-import { apiError, sseStream, wsStream } from "./transport.js";
+import { apiError, authHeaders, sseStream, wsStream } from "./transport.js";
 import { WorkflowView } from "./workflow.js";
 
 const config = JSON.parse(document.getElementById("client-config").textContent);
@@ -15,6 +15,13 @@ let current = null; // The stream that runs, if any: { stop, done }.
 
 function token() {
   return config.tokenRequired ? $("api-token").value.trim() : "";
+}
+
+// STREAM_AUTH=users: a page whose sign-in lapsed goes back to the sign-in page.
+function signInAgain(response) {
+  if (config.auth !== "users" || response.status !== 401) return false;
+  location.assign(`${config.loginUrl}?next=${encodeURIComponent(location.pathname)}`);
+  return true;
 }
 
 function setStatus(status, reason) {
@@ -41,6 +48,7 @@ function notice(text) {
 
 function setBusy(busy) {
   $("stop").disabled = !busy;
+  $("share").disabled = !busy;
   for (const id of ["ask", "generate", "send-feedback"]) $(id).disabled = busy;
   for (const button of $("interrupt-options").querySelectorAll("button")) button.disabled = busy;
   for (const radio of document.querySelectorAll("input[name=transport]")) radio.disabled = busy;
@@ -76,6 +84,7 @@ async function run(kind, request, onEvent, onEnd = () => {}) {
   $("session-id").textContent = "…";
   $("session-transport").textContent = transport === "sse" ? "SSE" : "WebSocket";
   $("admin-link").hidden = true;
+  $("observer").hidden = true;
   setStatus("connecting");
   setBusy(true);
   const open = transport === "sse" ? sseStream : wsStream;
@@ -83,6 +92,7 @@ async function run(kind, request, onEvent, onEnd = () => {}) {
     kind,
     request,
     token: token(),
+    csrfToken: config.csrfToken,
     handlers: {
       session(id) {
         showSession(id);
@@ -96,6 +106,7 @@ async function run(kind, request, onEvent, onEnd = () => {}) {
     const result = await current.done;
     await showRecord(result);
   } catch (error) {
+    if (signInAgain(error)) return;
     setStatus("error");
     notice(error.message);
   } finally {
@@ -122,6 +133,36 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
       $(other.getAttribute("aria-controls")).hidden = !selected;
     }
   });
+}
+
+// A link anyone can follow (read only, until it expires) to the running stream.
+$("share").addEventListener("click", async () => {
+  const id = $("session-id").textContent;
+  const response = await fetch(`/api/sessions/${id}/observer-link`, {
+    method: "POST",
+    headers: authHeaders(token(), config.csrfToken),
+  });
+  if (signInAgain(response)) return;
+  if (!response.ok) {
+    notice(await apiError(response));
+    return;
+  }
+  const link = await response.json();
+  $("observer-url").value = link.url;
+  $("observer").hidden = false;
+  const until = new Date(link.expires_at).toLocaleTimeString();
+  try {
+    await navigator.clipboard.writeText(link.url);
+    notice(`Observer link copied; it works until ${until}.`);
+  } catch {
+    $("observer-url").select();
+    notice(`Copy the observer link beside the session; it works until ${until}.`);
+  }
+});
+
+if (config.user) {
+  $("who-name").textContent = config.user;
+  $("who").hidden = false;
 }
 
 $("token-field").hidden = !config.tokenRequired;

@@ -5,8 +5,12 @@
 
 const PATHS = { chat: "/api/chat/stream", prose: "/api/prose/generate" };
 
-function authHeaders(token) {
-  return token ? { Authorization: `Bearer ${token}` } : {};
+// What a request of this page carries to be let in: the shared token (STREAM_AUTH=token),
+// or, signed in (STREAM_AUTH=users), Django's CSRF token beside the session cookie.
+export function authHeaders(token, csrfToken = "") {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (csrfToken) headers["X-CSRFToken"] = csrfToken;
+  return headers;
 }
 
 // Split a stream body into frames on a blank line and read `id`, `event` and `data`
@@ -56,17 +60,17 @@ export async function apiError(response) {
 
 // Run a stream over SSE. Stop = POST /api/sessions/<id>/cancel; if that cannot reach the
 // stream, hang up instead (the server then records a client disconnect).
-export function sseStream({ kind, request, token, handlers }) {
+export function sseStream({ kind, request, token, csrfToken, handlers }) {
   const abort = new AbortController();
   let sessionId = null;
   const done = (async () => {
     const response = await fetch(PATHS[kind], {
       method: "POST",
-      headers: { "Content-Type": "application/json", ...authHeaders(token) },
+      headers: { "Content-Type": "application/json", ...authHeaders(token, csrfToken) },
       body: JSON.stringify(request),
       signal: abort.signal,
     });
-    if (!response.ok) throw new Error(await apiError(response));
+    if (!response.ok) throw Object.assign(new Error(await apiError(response)), { status: response.status });
     sessionId = response.headers.get("X-Stream-Session-Id");
     handlers.session(sessionId);
     const parser = new SseParser((frame) => {
@@ -94,7 +98,7 @@ export function sseStream({ kind, request, token, handlers }) {
     try {
       const response = await fetch(`/api/sessions/${sessionId}/cancel`, {
         method: "POST",
-        headers: authHeaders(token),
+        headers: authHeaders(token, csrfToken),
       });
       if (response.status === 202 || response.status === 409) return;
     } catch {
