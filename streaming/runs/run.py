@@ -57,6 +57,7 @@ class StreamRun:
         self._readers = 0
         self._stop_reason: EndReason | None = None
         self._started = False
+        self._finishing = False
         self._subscription: control.CancelSubscription | None = None
         self._mirror: redislog.RedisLogWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -112,7 +113,8 @@ class StreamRun:
 
     def request_stop(self, reason: EndReason) -> None:
         """Ask the run to end for `reason`, unless it has ended or is already ending."""
-        if self.outcome is None and self._stop_reason is None and self._task is not None:
+        # Not once it is finishing: a cancel then would cut its ending short.
+        if self._stop_reason is None and not self._finishing and self._task is not None:
             self._stop_reason = reason
             self._task.cancel()
 
@@ -222,8 +224,9 @@ class StreamRun:
 
         `public_error` replaces the generic text of a failure's `error` frame.
         """
-        if self.outcome is not None or self.log.closed:
+        if self._finishing or self.log.closed:
             return
+        self._finishing = True
         live_runs().retire(self)
         if self._unread is not None:
             self._unread.cancel()
@@ -248,10 +251,11 @@ class StreamRun:
         except Exception as exc:
             # The stream still ends for its readers; the stale-session sweep ends the row.
             logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
-        if frame is not None:
-            self._append(self._error_event(frame))
-        self.log.close(reason)
-        _log_end(self.session_id, reason, delivered)
+        finally:  # Cancelled or not, the readers learn the end (else they would ping forever).
+            if frame is not None:
+                self._append(self._error_event(frame))
+            self.log.close(reason)
+            _log_end(self.session_id, reason, delivered)
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -128,13 +129,23 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.pump = asyncio.create_task(self._pump(stream, after), name=f"ws-{session_id}")
 
     async def _pump(self, stream: Followable, after: int) -> None:
-        """Send the stream's events, then how it ended."""
-        async for message in encoded(stream, after=after, comment=_no_message, frames=_messages):
+        """Send the stream's events, then how it ended.
+
+        The reader is closed at once however the pump stops (design rule 4): at the end, when
+        `disconnect()` cancels it, or when a send finds the client gone (uvicorn raises an
+        OSError; `disconnect()` follows).
+        """
+        messages = encoded(stream, after=after, comment=_no_message, frames=_messages)
+        try:
+            async with contextlib.aclosing(messages):
+                async for message in messages:
+                    if self.connected:
+                        await self.send(text_data=message)
             if self.connected:
-                await self.send(text_data=message)
-        if self.connected:
-            outcome = stream.outcome or EndReason.NONE
-            await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
+                outcome = stream.outcome or EndReason.NONE
+                await self.send_json({"type": "end", "status": outcome.status, "reason": outcome})
+        except OSError:
+            self.connected = False
 
     async def _reply_error(self, detail: Any) -> None:
         if self.connected:

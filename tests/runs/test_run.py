@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 
 import pytest
 from django.test import override_settings
 
+from streaming import records
 from streaming.models import EndReason, Status, StreamSession
+from streaming.runs.registry import find_live_run
 from tests.support.asgi import post_json
 from tests.support.sources import Probe
 from tests.support.sseparse import parse
@@ -150,3 +153,34 @@ async def test_an_unknown_on_disconnect_opens_no_stream(caplog: pytest.LogCaptur
     assert json.loads(body) == {"detail": "The server cannot open streams right now."}
     assert await StreamSession.objects.acount() == 0
     assert any("'contine' is not one of cancel, continue" in m for m in caplog.messages)
+
+
+async def test_a_cancel_while_the_run_records_its_end_still_ends_its_readers(
+    probe: Probe, use_source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_source("CountingSource")
+    probe.events = 3
+    writing, release = asyncio.Event(), asyncio.Event()
+    finish_session = records.finish_session
+
+    async def slow_finish(*args: object, **kwargs: object) -> bool:
+        writing.set()
+        await release.wait()
+        return await finish_session(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(records, "finish_session", slow_finish)
+    probe.hold_at = 1
+    exchange = await post_json("/api/chat/stream", {})
+    # A cancel that found the run live reaches it a moment later (`call_soon_threadsafe`):
+    # here, once the source is done and the run is recording its end.
+    run = find_live_run(uuid.UUID(exchange.headers["x-stream-session-id"]))
+    assert run is not None
+    probe.gate.set()
+    await writing.wait()
+    run.cancel_requested()
+    release.set()
+    body = await exchange.read_all()
+
+    assert [f.id for f in parse(body)] == ["1", "2", "3"]  # to the source's last event
+    session = await session_of(exchange)
+    assert (session.status, session.end_reason) == (Status.COMPLETED, EndReason.NONE)
