@@ -194,17 +194,32 @@ STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
 STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)
 LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default=None)
 
+# LOG_FORMAT=json: one JSON object per line. Either way, each line logged while a stream
+# runs carries its session id, thread id and kind (streaming/observe/context.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"stream": {"()": "streaming.observe.context.StreamContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "streaming.observe.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["stream"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
+        # uvicorn's own lines (start, access, errors) in the same format, once the app loads.
+        **{
+            name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            if LOG_FORMAT == "json"
+        },
     },
 }

@@ -141,6 +141,8 @@ async def _open(
             events=events(),
             client_address=client.address,
             on_disconnect=on_disconnect,
+            transport=str(transport),
+            source=source_name,
         )
         try:
             await run.start()

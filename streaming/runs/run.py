@@ -19,6 +19,7 @@ from typing import Any
 from streaming import records
 from streaming.conf import OnDisconnect, conf
 from streaming.models import Kind
+from streaming.observe.context import StreamTags, current_stream
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
@@ -44,8 +45,11 @@ class StreamRun:
         events: AsyncGenerator[Event, None],
         client_address: str | None = None,
         on_disconnect: OnDisconnect = "cancel",
+        transport: str = "",
+        source: str = "",
     ) -> None:
         self.session_id = session_id
+        self.tags = StreamTags(str(session_id), thread_id, str(kind), transport, source)
         self.on_disconnect = on_disconnect
         self.client_address = client_address
         self.kind = kind
@@ -88,6 +92,7 @@ class StreamRun:
         # A fresh context: the run may outlive the request that started it, and must not
         # inherit that request's thread for sync calls.
         context = contextvars.Context()
+        context.run(current_stream.set, self.tags)  # Its log lines name the stream.
         name = f"stream-run-{self.session_id}"
         redis_client = redislog.client()
         if redis_client is not None:

@@ -32,6 +32,7 @@ from streaming.runs.registry import live_runs
 from streaming.sources import chat_source
 from streaming.transports import sse
 from streaming.transports.handoff import handoff_of
+from streaming.transports.pump import tags_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,12 @@ class EventStreamResponse(StreamingHttpResponse):
         one of the run's readers before the client can act on the headers (another reader
         that leaves meanwhile does not stop the run).
         """
-        body = sse.event_stream(stream, after=after)
+        tags = tags_of(stream, session_id)
+        body = sse.event_stream(stream, tags=tags, after=after)
         handoff = handoff_of(getattr(request, "scope", None))
         if handoff is None:
             return cls(body, session_id=session_id)
-        handoff.take(body, first=await anext(body), session_id=session_id)
+        handoff.take(body, first=await anext(body), session_id=session_id, tags=tags)
         return cls(_nothing(), session_id=session_id)
 
     def __aiter__(self) -> AsyncIterator[bytes]:

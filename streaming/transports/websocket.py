@@ -18,11 +18,12 @@ from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Transport
+from streaming.observe.context import StreamTags
 from streaming.runs.cancel import request_cancel
 from streaming.runs.frames import Frame, encode_json, json_data, utf8_safe
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
-from streaming.transports.pump import encoded
+from streaming.transports.pump import encoded, tags_of
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def _begin(self, session_id: uuid.UUID, stream: Followable, *, after: int = 0) -> None:
         self.session_id, self.stream = session_id, stream
-        self.pump = asyncio.create_task(self._pump(stream, after), name=f"ws-{session_id}")
+        pump = self._pump(stream, tags_of(stream, session_id), after)
+        self.pump = asyncio.create_task(pump, name=f"ws-{session_id}")
 
-    async def _pump(self, stream: Followable, after: int) -> None:
+    async def _pump(self, stream: Followable, tags: StreamTags, after: int) -> None:
         """Send the stream's events, then how it ended."""
-        async for message in encoded(stream, after=after, comment=_no_message, frames=_messages):
+        async for message in encoded(
+            stream, tags=tags, after=after, comment=_no_message, frames=_messages
+        ):
             if self.connected:
                 await self.send(text_data=message)
         if self.connected:
