@@ -135,7 +135,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # CORS for deer-flow's web client, served from another origin.
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
-CORS_URLS_REGEX = r"^/(api/|healthz).*$"
+CORS_URLS_REGEX = r"^/(api/|healthz|readyz).*$"
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_HEADERS = (
     "accept",
@@ -152,7 +152,7 @@ CORS_EXPOSE_HEADERS = ["X-Stream-Session-Id"]
 # Behind Railway's (or any) TLS-terminating proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -170,6 +170,7 @@ STREAM_CHAT_SOURCE = env.str("STREAM_CHAT_SOURCE", default=None)
 STREAM_PROSE_SOURCE = env.str("STREAM_PROSE_SOURCE", default=None)
 STREAM_DEMO_DELAY_MS = env.int("STREAM_DEMO_DELAY_MS", default=None)
 STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default=None)
+STREAM_METRICS_TOKEN = env.str("STREAM_METRICS_TOKEN", default=None)
 STREAM_LOG_MAX_EVENTS = env.int("STREAM_LOG_MAX_EVENTS", default=None)
 STREAM_LOG_MAX_BYTES = env.int("STREAM_LOG_MAX_BYTES", default=None)
 STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=None)

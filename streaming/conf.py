@@ -101,6 +101,9 @@ class StreamingSettings:
         non_negative=True,
     )
     api_token = Setting("STREAM_API_TOKEN", "", str, "Bearer token the API requires (empty: none).")
+    metrics_token = Setting(
+        "STREAM_METRICS_TOKEN", "", str, "Bearer token `/metrics` requires (empty: none)."
+    )
     max_body_bytes = Setting(
         "STREAM_MAX_BODY_BYTES",
         1024 * 1024,

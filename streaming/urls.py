@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from streaming import pages
 from streaming.transports import http as views
-from streaming.transports import openapi
+from streaming.transports import metrics, openapi
 
 app_name = "streaming"
 
@@ -28,5 +28,7 @@ urlpatterns = [
         name="session-cancel",
     ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
+    path("readyz", views.ReadyView.as_view(), name="readyz"),
+    path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     re_path(r"^api/", views.ApiNotFoundView.as_view(), name="api-not-found"),
 ]

@@ -20,6 +20,7 @@ from streaming import records
 from streaming.conf import OnDisconnect, conf
 from streaming.models import Kind
 from streaming.observe.context import StreamTags, current_stream
+from streaming.observe.runs import RunObservation
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
@@ -50,6 +51,7 @@ class StreamRun:
     ) -> None:
         self.session_id = session_id
         self.tags = StreamTags(str(session_id), thread_id, str(kind), transport, source)
+        self.observed = RunObservation(self.tags)
         self.on_disconnect = on_disconnect
         self.client_address = client_address
         self.kind = kind
@@ -103,6 +105,7 @@ class StreamRun:
                 self._listen(self._subscription), name=f"{name}-cancel", context=context
             )
         live_runs().add(self)
+        self.observed.started()
         self._unread = asyncio.get_running_loop().call_later(
             conf.cancel_grace_seconds, self._never_read
         )
@@ -119,6 +122,7 @@ class StreamRun:
         """Ask the run to end for `reason`, unless it has ended or is already ending."""
         if self.outcome is None and self._stop_reason is None and self._task is not None:
             self._stop_reason = reason
+            self.observed.stop_requested(reason)
             self._task.cancel()
 
     async def stop(self, reason: EndReason) -> None:
@@ -183,6 +187,8 @@ class StreamRun:
             # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
             async with scope, contextlib.aclosing(self._events) as events:
                 async for event in events:
+                    if not self.log.last_id:
+                        self.observed.first_event()
                     self._append(event)
                     if self.log.full():
                         await self.log.room()
@@ -256,7 +262,7 @@ class StreamRun:
         if frame is not None:
             self._append(self._error_event(frame))
         self.log.close(reason)
-        _log_end(self.session_id, reason, delivered)
+        self.observed.ended(reason, delivered)
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:
@@ -287,12 +293,3 @@ def _reader_gone() -> EndReason:
     if connection is not None and connection.stalled:
         return EndReason.SLOW_CLIENT
     return EndReason.CLIENT_DISCONNECT
-
-
-def _log_end(session_id: uuid.UUID, reason: EndReason, delivered: int) -> None:
-    if reason is EndReason.NONE:
-        logger.info("Stream %s completed after %d events", session_id, delivered)
-    elif reason is EndReason.ERROR:
-        return  # Logged with its exception where it happened.
-    else:
-        logger.info("Stream %s ended: %s after %d events", session_id, reason.label, delivered)

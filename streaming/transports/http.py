@@ -22,9 +22,10 @@ from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Check, Config, Health, SessionRecord
+from streaming.api.responses import CancelAccepted, Check, Config, Health, Ready, SessionRecord
 from streaming.conf import conf
 from streaming.models import Transport
+from streaming.runs import shutdown
 from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
@@ -230,6 +231,17 @@ class HealthView(ApiView):
             tasks=len(asyncio.all_tasks()),
         )
         return health.response(status=200 if healthy else 503)
+
+
+class ReadyView(ApiView):
+    """`GET /readyz`: 200 while this worker takes new streams, 503 once shutdown begins."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Answer whether a load balancer should send this worker new streams."""
+        if shutdown.in_progress():
+            retry = {"Retry-After": str(conf.retry_after_seconds)}
+            return Ready(status="shutting_down").response(status=503, headers=retry)
+        return Ready(status="ready").response()
 
 
 async def _check(probe: Any) -> Check:

@@ -21,10 +21,18 @@ from streaming.api.bodies import NUL_FREE_TEXT
 from streaming.api.errors import Refusal
 from streaming.api.event_ids import MAX_EVENT_ID
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Config, ErrorBody, Health, SessionRecord
+from streaming.api.responses import (
+    CancelAccepted,
+    Config,
+    ErrorBody,
+    Health,
+    Ready,
+    SessionRecord,
+)
 from streaming.transports.http import ApiView
 from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
+from streaming.transports.openapi_server import json_answer, operation, server_paths
 
 API_VERSION = "0.1.0"
 
@@ -81,12 +89,6 @@ def _forbid_nul(schema: Any) -> None:
                 _forbid_nul(value)
 
 
-def _json(description: str, model: type[BaseModel]) -> Schema:
-    """Return a JSON answer serialised through `model`."""
-    schema = ref(model.__name__)
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 # The token applies only when the server sets STREAM_API_TOKEN: either requirement passes.
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {}]
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
@@ -97,15 +99,11 @@ OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Ref
 SESSION = (Refusal.BAD_TOKEN, Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
-def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Schema:
-    return {"operationId": operation_id, "tags": [tag], "summary": summary, **fields}
-
-
 def _stream_post(
     operation_id: str, model: type[BaseModel], summary: str, events: str, *more: Refusal
 ) -> Schema:
     content = {"application/json": {"schema": ref(model.__name__)}}
-    return _operation(
+    return operation(
         operation_id,
         "streams",
         summary,
@@ -142,31 +140,31 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/sessions/{session_id}": {
             "parameters": [SESSION_ID],
-            "get": _operation(
+            "get": operation(
                 "getSession",
                 "sessions",
                 "One session's record",
                 security=SECURITY,
-                responses={"200": _json("The record.", SessionRecord), **refusals(*SESSION)},
+                responses={"200": json_answer("The record.", SessionRecord), **refusals(*SESSION)},
             ),
         },
         "/api/sessions/{session_id}/cancel": {
             "parameters": [SESSION_ID],
-            "post": _operation(
+            "post": operation(
                 "cancelSession",
                 "sessions",
                 "Cancel a live stream, on whichever worker runs it",
                 description="The stream ends with an `error` event, reason `cancelled`.",
                 security=SECURITY,
                 responses={
-                    "202": _json("The cancel was sent.", CancelAccepted),
+                    "202": json_answer("The cancel was sent.", CancelAccepted),
                     **refusals(*SESSION, Refusal.ALREADY_ENDED),
                 },
             ),
         },
         "/api/sessions/{session_id}/stream": {
             "parameters": [SESSION_ID],
-            "get": _operation(
+            "get": operation(
                 "resumeSession",
                 "sessions",
                 "Replay a session's events after an id, then follow it live",
@@ -196,54 +194,18 @@ def _paths() -> dict[str, Schema]:
             ),
         },
         "/api/config": {
-            "get": _operation(
+            "get": operation(
                 "getConfig",
                 "server",
                 "The server's configuration in deer-flow's shape",
-                responses={"200": _json("RAG provider and models.", Config)},
+                responses={"200": json_answer("RAG provider and models.", Config)},
             )
         },
-        "/healthz": {
-            "get": _operation(
-                "health",
-                "server",
-                "Whether the database and the channel layer answer",
-                responses={
-                    "200": _json("Both answer.", Health),
-                    "503": _json("One does not.", Health),
-                },
-            )
-        },
-        "/api/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "server",
-                "This document",
-                responses={
-                    "200": {
-                        "description": "OpenAPI 3.1.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            )
-        },
-        "/": {
-            "get": _operation(
-                "index",
-                "client",
-                "The web client",
-                responses={
-                    "200": {
-                        "description": "The page.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            )
-        },
+        **server_paths(),
     }
 
 
-RESPONSE_MODELS = (SessionRecord, CancelAccepted, Config, Health, ErrorBody)
+RESPONSE_MODELS = (SessionRecord, CancelAccepted, Config, Health, Ready, ErrorBody)
 
 
 @cache

@@ -72,6 +72,7 @@ CASES = [
         ]
     ),
     Case("POST", "/api/sessions/{session_id}/cancel", Refusal.ALREADY_ENDED, session="ended"),
+    Case("GET", "/metrics", Refusal.BAD_TOKEN, settings={"STREAM_METRICS_TOKEN": "s3cret"}),
     Case("GET", "/api/sessions/{session_id}/stream", Refusal.NOT_KEPT, session="ended"),
     Case(
         "GET",
