@@ -171,6 +171,8 @@ STREAM_PROSE_SOURCE = env.str("STREAM_PROSE_SOURCE", default=None)
 STREAM_DEMO_DELAY_MS = env.int("STREAM_DEMO_DELAY_MS", default=None)
 STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default=None)
 STREAM_METRICS_TOKEN = env.str("STREAM_METRICS_TOKEN", default=None)
+# OpenTelemetry's own variable; the SDK reads the other OTEL_* itself (README).
+OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default=None)
 STREAM_LOG_MAX_EVENTS = env.int("STREAM_LOG_MAX_EVENTS", default=None)
 STREAM_LOG_MAX_BYTES = env.int("STREAM_LOG_MAX_BYTES", default=None)
 STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=None)

@@ -174,6 +174,12 @@ class StreamingSettings:
         "Bound on a stopped run's cleanup, on shutdown, and on waiting for a first reader.",
         non_negative=True,
     )
+    otel_traces_exporter = Setting(
+        "OTEL_TRACES_EXPORTER",
+        "none",
+        str,
+        "`otlp` or `console`: trace requests and stream runs (requirements-otel.txt).",
+    )
     # Real sources (openai, langgraph).
     openai_api_key = Setting("OPENAI_API_KEY", "", str, "Key of the OpenAI-compatible server.")
     openai_base_url = Setting("OPENAI_BASE_URL", "", str, "Its base URL (empty: OpenAI's).")

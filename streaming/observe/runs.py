@@ -1,4 +1,4 @@
-"""What one stream run reports: live, first event, how it ended, in logs and metrics.
+"""What one stream run reports: live, first event, how it ended, in logs, metrics, a span.
 
 A run reports when it starts, at its first event and when it ends; nothing per event.
 """
@@ -9,7 +9,8 @@ import logging
 import time
 
 from streaming.observe import metrics
-from streaming.observe.context import StreamTags
+from streaming.observe.context import StreamTags, current_stream
+from streaming.observe.tracing import RunSpan
 from streaming.runs.endings import EndReason
 
 logger = logging.getLogger(__name__)
@@ -18,16 +19,22 @@ logger = logging.getLogger(__name__)
 class RunObservation:
     """Report one run's life to the metrics and the log."""
 
-    __slots__ = ("_cancelled_at", "_live", "_started_at", "tags")
+    __slots__ = ("_cancelled_at", "_live", "_span", "_started_at", "tags")
 
     def __init__(self, tags: StreamTags) -> None:
         self.tags = tags
         self._started_at = time.perf_counter()
         self._cancelled_at: float | None = None
         self._live = False
+        self._span: RunSpan | None = None
 
-    def started(self) -> None:
-        """Count the run as live."""
+    def started(self, parent: object) -> None:
+        """Count the run as live; name it in the logs and open its span (child of `parent`).
+
+        Call it in the run's own context: what runs there is logged and traced as the run's.
+        """
+        current_stream.set(self.tags)
+        self._span = RunSpan(self.tags, parent)
         self._started_at = time.perf_counter()
         self._live = True
         metrics.STREAMS_LIVE.labels(self.tags.kind, self.tags.transport).inc()
@@ -51,6 +58,8 @@ class RunObservation:
             metrics.STREAM_DURATION.observe(now - self._started_at)
         metrics.STREAMS_ENDED.labels(tags.kind, reason.status, reason.value or "none").inc()
         metrics.EVENTS_SENT.inc(delivered)
+        if self._span is not None:
+            self._span.end(reason, delivered)
         if self._cancelled_at is not None and reason is EndReason.USER_CANCEL:
             metrics.CANCEL_LATENCY.observe(now - self._cancelled_at)
         if reason is EndReason.NONE:

@@ -19,8 +19,9 @@ from typing import Any
 from streaming import records
 from streaming.conf import OnDisconnect, conf
 from streaming.models import Kind
-from streaming.observe.context import StreamTags, current_stream
+from streaming.observe.context import StreamTags
 from streaming.observe.runs import RunObservation
+from streaming.observe.tracing import parent_context
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
@@ -94,7 +95,8 @@ class StreamRun:
         # A fresh context: the run may outlive the request that started it, and must not
         # inherit that request's thread for sync calls.
         context = contextvars.Context()
-        context.run(current_stream.set, self.tags)  # Its log lines name the stream.
+        # Its log lines name the stream; its span is a child of the request's.
+        context.run(self.observed.started, parent_context())
         name = f"stream-run-{self.session_id}"
         redis_client = redislog.client()
         if redis_client is not None:
@@ -105,7 +107,6 @@ class StreamRun:
                 self._listen(self._subscription), name=f"{name}-cancel", context=context
             )
         live_runs().add(self)
-        self.observed.started()
         self._unread = asyncio.get_running_loop().call_later(
             conf.cancel_grace_seconds, self._never_read
         )
