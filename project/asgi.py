@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 # Importing the routes needs the apps loaded, which get_asgi_application() did.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from streaming.observe.tracing import traced  # noqa: E402
 from streaming.routing import websocket_application  # noqa: E402
 from streaming.runs.shutdown import install_daphne_hook, lifespan  # noqa: E402
 from streaming.transports.backpressure import bound_sends  # noqa: E402
@@ -22,8 +23,8 @@ from streaming.transports.handoff import serve_bodies  # noqa: E402
 # streams are sent after Django's handler has finished (no OS thread per live stream).
 application = ProtocolTypeRouter(
     {
-        "http": bound_sends(serve_bodies(django_asgi_app)),
-        "websocket": bound_sends(websocket_application()),
+        "http": traced(bound_sends(serve_bodies(django_asgi_app))),
+        "websocket": traced(bound_sends(websocket_application())),
         "lifespan": lifespan,
     }
 )

@@ -139,7 +139,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # CORS for deer-flow's web client, served from another origin.
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
-CORS_URLS_REGEX = r"^/(api/|healthz).*$"
+CORS_URLS_REGEX = r"^/(api/|healthz|readyz).*$"
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_HEADERS = (
     "accept",
@@ -156,7 +156,7 @@ CORS_EXPOSE_HEADERS = ["X-Stream-Session-Id"]
 # Behind Railway's (or any) TLS-terminating proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -176,6 +176,9 @@ STREAM_DEMO_DELAY_MS = env.int("STREAM_DEMO_DELAY_MS", default=None)
 STREAM_AUTH = env.str("STREAM_AUTH", default=None)
 STREAM_API_TOKEN = env.str("STREAM_API_TOKEN", default=None)
 STREAM_OBSERVER_LINK_SECONDS = env.float("STREAM_OBSERVER_LINK_SECONDS", default=None)
+STREAM_METRICS_TOKEN = env.str("STREAM_METRICS_TOKEN", default=None)
+# OpenTelemetry's own variable; the SDK reads the other OTEL_* itself (README).
+OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default=None)
 STREAM_LOG_MAX_EVENTS = env.int("STREAM_LOG_MAX_EVENTS", default=None)
 STREAM_LOG_MAX_BYTES = env.int("STREAM_LOG_MAX_BYTES", default=None)
 STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=None)
@@ -200,17 +203,32 @@ STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
 STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)
 LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default=None)
 
+# LOG_FORMAT=json: one JSON object per line. Either way, each line logged while a stream
+# runs carries its session id, thread id and kind (streaming/observe/context.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"stream": {"()": "streaming.observe.context.StreamContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "streaming.observe.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["stream"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
+        # uvicorn's own lines (start, access, errors) in the same format, once the app loads.
+        **{
+            name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            if LOG_FORMAT == "json"
+        },
     },
 }

@@ -125,6 +125,9 @@ class StreamingSettings:
         "How long an observer link stays valid.",
         non_negative=True,
     )
+    metrics_token = Setting(
+        "STREAM_METRICS_TOKEN", "", str, "Bearer token `/metrics` requires (empty: none)."
+    )
     max_body_bytes = Setting(
         "STREAM_MAX_BODY_BYTES",
         1024 * 1024,
@@ -194,6 +197,12 @@ class StreamingSettings:
         float,
         "Bound on a stopped run's cleanup, on shutdown, and on waiting for a first reader.",
         non_negative=True,
+    )
+    otel_traces_exporter = Setting(
+        "OTEL_TRACES_EXPORTER",
+        "none",
+        str,
+        "`otlp` or `console`: trace requests and stream runs (requirements-otel.txt).",
     )
     # Real sources (openai, langgraph).
     openai_api_key = Setting("OPENAI_API_KEY", "", str, "Key of the OpenAI-compatible server.")

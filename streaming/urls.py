@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from streaming import pages
 from streaming.transports import http as views
-from streaming.transports import observers, openapi
+from streaming.transports import metrics, observers, openapi
 
 app_name = "streaming"
 
@@ -38,5 +38,7 @@ urlpatterns = [
         name="session-observe",
     ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
+    path("readyz", views.ReadyView.as_view(), name="readyz"),
+    path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     re_path(r"^api/", views.ApiNotFoundView.as_view(), name="api-not-found"),
 ]

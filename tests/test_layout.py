@@ -17,7 +17,7 @@ MAX_LINES = 300
 
 # From the bottom up: what a layer's modules may import is in it or below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("streaming", "streaming.conf", "streaming.runs.endings"),
+    ("streaming", "streaming.conf", "streaming.runs.endings", "streaming.observe"),
     ("streaming.models", "streaming.records", "streaming.housekeeping"),
     ("streaming.api",),
     ("streaming.sources",),

@@ -50,7 +50,11 @@ ANYONE = Caller()
 
 def token_is_valid(authorization: str) -> bool:
     """Return whether an `Authorization` header value carries the configured token."""
-    expected = conf.api_token
+    return bearer_matches(authorization, conf.api_token)
+
+
+def bearer_matches(authorization: str, expected: str) -> bool:
+    """Return whether `authorization` is `Bearer <expected>`, or nothing is expected."""
     if not expected:
         return True
     scheme, _, token = authorization.partition(" ")

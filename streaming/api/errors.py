@@ -15,6 +15,7 @@ from django.http import JsonResponse
 
 from streaming.api.responses import ErrorBody
 from streaming.conf import conf
+from streaming.observe import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, detail: Any, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
+        metrics.REFUSALS.labels(str(status)).inc()
         self.status = status
         self.detail = detail
         self.headers = headers or {}

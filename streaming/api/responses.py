@@ -124,6 +124,14 @@ class Config(Answer):
         return cls(models=Models.model_validate(getattr(source, "models", {})))
 
 
+class Ready(Answer):
+    """Whether this worker takes new streams: not once its shutdown has begun."""
+
+    status: Literal["ready", "shutting_down"] = Field(
+        description="`ready` (200), or `shutting_down` (503) from the moment shutdown begins."
+    )
+
+
 class Health(Answer):
     """Whether the database and the channel layer answer, and this worker's load."""
 

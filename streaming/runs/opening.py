@@ -17,6 +17,7 @@ from streaming.api.errors import ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Kind, Status, Transport
+from streaming.observe import metrics
 from streaming.runs import redislog, shutdown
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
@@ -64,6 +65,17 @@ async def open_prose_stream(
 
 
 async def open_resume(session_id: uuid.UUID, *, after: int) -> Followable:
+    """Return where to read `session_id` from after event `after`, or raise 404/410."""
+    try:
+        found = await _find_resume(session_id, after=after)
+    except ApiError:
+        metrics.RESUMES.labels("refused").inc()
+        raise
+    metrics.RESUMES.labels("replayed").inc()
+    return found
+
+
+async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
     """Return where to read `session_id` from after event `after`, or raise 404/410.
 
     The live run if it runs here, its kept log if it ended here, else its log in Redis
@@ -142,6 +154,8 @@ async def _open(
             events=events(),
             limit_key=client.limit_key,
             on_disconnect=on_disconnect,
+            transport=str(transport),
+            source=source_name,
         )
         try:
             await run.start()

@@ -19,6 +19,9 @@ from typing import Any
 from streaming import records
 from streaming.conf import OnDisconnect, conf
 from streaming.models import Kind
+from streaming.observe.context import StreamTags
+from streaming.observe.runs import RunObservation
+from streaming.observe.tracing import parent_context
 from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
@@ -44,8 +47,12 @@ class StreamRun:
         events: AsyncGenerator[Event, None],
         limit_key: str | None = None,
         on_disconnect: OnDisconnect = "cancel",
+        transport: str = "",
+        source: str = "",
     ) -> None:
         self.session_id = session_id
+        self.tags = StreamTags(str(session_id), thread_id, str(kind), transport, source)
+        self.observed = RunObservation(self.tags)
         self.on_disconnect = on_disconnect
         self.limit_key = limit_key
         self.kind = kind
@@ -89,6 +96,8 @@ class StreamRun:
         # A fresh context: the run may outlive the request that started it, and must not
         # inherit that request's thread for sync calls.
         context = contextvars.Context()
+        # Its log lines name the stream; its span is a child of the request's.
+        context.run(self.observed.started, parent_context())
         name = f"stream-run-{self.session_id}"
         redis_client = redislog.client()
         if redis_client is not None:
@@ -116,6 +125,7 @@ class StreamRun:
         # Not once it is finishing: a cancel then would cut its ending short.
         if self._stop_reason is None and not self._finishing and self._task is not None:
             self._stop_reason = reason
+            self.observed.stop_requested(reason)
             self._task.cancel()
 
     async def stop(self, reason: EndReason) -> None:
@@ -180,6 +190,8 @@ class StreamRun:
             # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
             async with scope, contextlib.aclosing(self._events) as events:
                 async for event in events:
+                    if not self.log.last_id:
+                        self.observed.first_event()
                     self._append(event)
                     if self.log.full():
                         await self.log.room()
@@ -255,7 +267,7 @@ class StreamRun:
             if frame is not None:
                 self._append(self._error_event(frame))
             self.log.close(reason)
-            _log_end(self.session_id, reason, delivered)
+            self.observed.ended(reason, delivered)
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:
@@ -286,12 +298,3 @@ def _reader_gone() -> EndReason:
     if connection is not None and connection.stalled:
         return EndReason.SLOW_CLIENT
     return EndReason.CLIENT_DISCONNECT
-
-
-def _log_end(session_id: uuid.UUID, reason: EndReason, delivered: int) -> None:
-    if reason is EndReason.NONE:
-        logger.info("Stream %s completed after %d events", session_id, delivered)
-    elif reason is EndReason.ERROR:
-        return  # Logged with its exception where it happened.
-    else:
-        logger.info("Stream %s ended: %s after %d events", session_id, reason.label, delivered)

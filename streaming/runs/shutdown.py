@@ -26,6 +26,7 @@ from typing import Any
 
 from streaming.conf import conf
 from streaming.models import EndReason
+from streaming.observe import metrics
 from streaming.runs.registry import all_live_runs
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,10 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             wrap_stop_signals(asyncio.get_running_loop().call_soon_threadsafe)
+            metrics.clear_dead_workers()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await interrupt_live_runs()
+            metrics.worker_exited()
             await send({"type": "lifespan.shutdown.complete"})
             return

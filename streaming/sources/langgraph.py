@@ -24,6 +24,7 @@ from langgraph.types import Command
 
 from streaming.api.requests import ChatMessage, ChatRequest, ProseRequest
 from streaming.conf import conf
+from streaming.observe.metrics import FirstToken
 from streaming.sources import openai as openai_source
 from streaming.sources.base import Event
 
@@ -86,9 +87,11 @@ class LangGraphChatSource:
             subgraphs=True,
         )
         # Closing the graph's stream cancels its running nodes: none runs after a cancel.
+        first_token = FirstToken("langgraph")
         async with aclosing(chunks):
             try:
                 async for namespace, _, data in chunks:
+                    first_token.seen()
                     for event in graph_events(namespace, data, thread_id):
                         yield event
             except openai.APIError as exc:  # a node's model call, through LangChain
@@ -106,6 +109,7 @@ class LangGraphProseSource:
         graph = await self._loader.load(
             conf.prose_graph, setting="STREAM_PROSE_GRAPH", checkpointer="none"
         )
+        first_token = FirstToken("langgraph")
         chunks = graph.astream(
             {"content": request.prompt, "option": request.option, "command": request.command},
             stream_mode="messages",
@@ -115,6 +119,7 @@ class LangGraphProseSource:
             try:
                 async for _, (message, _) in chunks:
                     if isinstance(message.content, str) and message.content:
+                        first_token.seen()
                         yield Event("", message.content)
             except openai.APIError as exc:
                 raise openai_source.request_failed(exc) from exc

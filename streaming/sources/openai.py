@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMess
 
 from streaming.api.requests import ChatMessage, ChatRequest, ContentItem, ProseRequest
 from streaming.conf import conf
+from streaming.observe.metrics import FirstToken
 from streaming.sources.base import Event, SourceError
 
 # What a client is told about each kind of upstream failure (no URLs, keys or bodies).
@@ -113,6 +114,7 @@ async def complete(messages: Sequence[ChatCompletionMessageParam]) -> AsyncGener
     retried. Each wait for the next chunk is bounded by STREAM_UPSTREAM_IDLE_SECONDS.
     """
     async with _client() as client:
+        first_token = FirstToken("openai")
         try:
             stream = await client.chat.completions.create(
                 model=conf.llm_model, messages=messages, stream=True
@@ -137,6 +139,7 @@ async def complete(messages: Sequence[ChatCompletionMessageParam]) -> AsyncGener
                     raise SourceError(MALFORMED) from exc
                 delta = _delta(chunk)
                 if delta is not None:
+                    first_token.seen()
                     finished = finished or delta.finish_reason is not None
                     yield delta
     if not finished:

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from streaming.observe.context import StreamTags, current_stream
 from streaming.transports import sse
 
 Scope = MutableMapping[str, Any]
@@ -44,12 +45,18 @@ class BodyHandoff:
     session_header: bytes = b""
     started: bool = False  # the handler sent this stream's status and headers
     disconnected: bool = False  # the client left while the handler ran
+    tags: StreamTags | None = None  # what names the stream in the lines logged sending it
 
     def take(
-        self, body: AsyncGenerator[bytes, None], *, first: bytes, session_id: uuid.UUID
+        self,
+        body: AsyncGenerator[bytes, None],
+        *,
+        first: bytes,
+        session_id: uuid.UUID,
+        tags: StreamTags | None = None,
     ) -> None:
         """Send `first`, then the rest of `body`, once the handler has sent the headers."""
-        self.body, self.first = body, first
+        self.body, self.first, self.tags = body, first, tags
         self.session_header = str(session_id).encode()
 
 
@@ -84,6 +91,7 @@ def serve_bodies(app: ASGIApp) -> ASGIApp:
         try:
             await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
             if handoff.body is not None and handoff.started and not handoff.disconnected:
+                current_stream.set(handoff.tags)  # This task's, for the body's log lines.
                 await _stream_body(handoff.first, handoff.body, receive, send)
         finally:
             if handoff.body is not None:

@@ -22,9 +22,10 @@ from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Check, Config, Health, SessionRecord
+from streaming.api.responses import CancelAccepted, Check, Config, Health, Ready, SessionRecord
 from streaming.conf import conf
 from streaming.models import Transport
+from streaming.runs import shutdown
 from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
@@ -32,6 +33,7 @@ from streaming.runs.registry import live_runs
 from streaming.sources import chat_source
 from streaming.transports import sse
 from streaming.transports.handoff import handoff_of
+from streaming.transports.pump import tags_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +60,12 @@ class EventStreamResponse(StreamingHttpResponse):
         one of the run's readers before the client can act on the headers (another reader
         that leaves meanwhile does not stop the run).
         """
-        body = sse.event_stream(stream, after=after)
+        tags = tags_of(stream, session_id)
+        body = sse.event_stream(stream, tags=tags, after=after)
         handoff = handoff_of(getattr(request, "scope", None))
         if handoff is None:
             return cls(body, session_id=session_id)
-        handoff.take(body, first=await anext(body), session_id=session_id)
+        handoff.take(body, first=await anext(body), session_id=session_id, tags=tags)
         return cls(_nothing(), session_id=session_id)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -228,6 +231,17 @@ class HealthView(ApiView):
             tasks=len(asyncio.all_tasks()),
         )
         return health.response(status=200 if healthy else 503)
+
+
+class ReadyView(ApiView):
+    """`GET /readyz`: 200 while this worker takes new streams, 503 once shutdown begins."""
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        """Answer whether a load balancer should send this worker new streams."""
+        if shutdown.in_progress():
+            retry = {"Retry-After": str(conf.retry_after_seconds)}
+            return Ready(status="shutting_down").response(status=503, headers=retry)
+        return Ready(status="ready").response()
 
 
 async def _check(probe: Any) -> Check:

@@ -24,6 +24,7 @@ from streaming.api.responses import (
     ErrorBody,
     Health,
     ObserverLink,
+    Ready,
     SessionRecord,
 )
 from streaming.conf import AuthMode, conf
@@ -32,14 +33,9 @@ from streaming.transports.openapi_access import access_refusals, guarded, securi
 from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
 from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
+from streaming.transports.openapi_server import json_answer, operation, server_paths
 
 API_VERSION = "0.1.0"
-
-
-def _json(description: str, model: type[BaseModel]) -> Schema:
-    """Return a JSON answer serialised through `model`."""
-    schema = ref(model.__name__)
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
@@ -56,10 +52,6 @@ OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Ref
 SESSION = (Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
-def _operation(operation_id: str, tag: str, summary: str, **fields: Any) -> Schema:
-    return {"operationId": operation_id, "tags": [tag], "summary": summary, **fields}
-
-
 def _stream_post(
     mode: AuthMode,
     operation_id: str,
@@ -69,7 +61,7 @@ def _stream_post(
     *more: Refusal,
 ) -> Schema:
     content = {"application/json": {"schema": ref(model.__name__)}}
-    return _operation(
+    return operation(
         operation_id,
         "streams",
         summary,
@@ -108,34 +100,34 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         },
         "/api/sessions/{session_id}": {
             "parameters": [SESSION_ID],
-            "get": _operation(
+            "get": operation(
                 "getSession",
                 "sessions",
                 "One session's record",
                 **guarded(mode),
                 responses={
-                    "200": _json("The record.", SessionRecord),
+                    "200": json_answer("The record.", SessionRecord),
                     **refusals(*reader, *SESSION),
                 },
             ),
         },
         "/api/sessions/{session_id}/cancel": {
             "parameters": [SESSION_ID],
-            "post": _operation(
+            "post": operation(
                 "cancelSession",
                 "sessions",
                 "Cancel a live stream, on whichever worker runs it",
                 description="The stream ends with an `error` event, reason `cancelled`.",
                 **guarded(mode),
                 responses={
-                    "202": _json("The cancel was sent.", CancelAccepted),
+                    "202": json_answer("The cancel was sent.", CancelAccepted),
                     **refusals(*writer, *SESSION, Refusal.ALREADY_ENDED),
                 },
             ),
         },
         "/api/sessions/{session_id}/stream": {
             "parameters": [SESSION_ID],
-            "get": _operation(
+            "get": operation(
                 "resumeSession",
                 "sessions",
                 "Replay a session's events after an id, then follow it live",
@@ -163,7 +155,7 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         },
         "/api/sessions/{session_id}/observer-link": {
             "parameters": [SESSION_ID],
-            "post": _operation(
+            "post": operation(
                 "createObserverLink",
                 "sessions",
                 "A signed, expiring, read-only link to the session's stream",
@@ -171,14 +163,14 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
                 "streams as `/stream` does and can never cancel.",
                 **guarded(mode),
                 responses={
-                    "200": _json("The link.", ObserverLink),
+                    "200": json_answer("The link.", ObserverLink),
                     **refusals(*writer, *SESSION),
                 },
             ),
         },
         "/api/sessions/{session_id}/observe": {
             "parameters": [SESSION_ID],
-            "get": _operation(
+            "get": operation(
                 "observeSession",
                 "sessions",
                 "Follow a session's stream through an observer link",
@@ -209,54 +201,18 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
             ),
         },
         "/api/config": {
-            "get": _operation(
+            "get": operation(
                 "getConfig",
                 "server",
                 "The server's configuration in deer-flow's shape",
-                responses={"200": _json("RAG provider and models.", Config)},
+                responses={"200": json_answer("RAG provider and models.", Config)},
             )
         },
-        "/healthz": {
-            "get": _operation(
-                "health",
-                "server",
-                "Whether the database and the channel layer answer",
-                responses={
-                    "200": _json("Both answer.", Health),
-                    "503": _json("One does not.", Health),
-                },
-            )
-        },
-        "/api/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "server",
-                "This document",
-                responses={
-                    "200": {
-                        "description": "OpenAPI 3.1.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-            )
-        },
-        "/": {
-            "get": _operation(
-                "index",
-                "client",
-                "The web client",
-                responses={
-                    "200": {
-                        "description": "The page.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            )
-        },
+        **server_paths(),
     }
 
 
-RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, ErrorBody)
+RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, Ready, ErrorBody)
 
 
 def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:

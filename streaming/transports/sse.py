@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Iterable
 
+from streaming.observe.context import StreamTags
 from streaming.runs.frames import Frame, replace_surrogates
 from streaming.runs.readers import Followable
 from streaming.transports.pump import encoded
@@ -73,9 +74,11 @@ def encode_comment(text: str) -> bytes:
     return "".join(f": {line}\n" for line in _line_breaks.split(text)).encode() + b"\n"
 
 
-def event_stream(stream: Followable, *, after: int = 0) -> AsyncGenerator[bytes, None]:
+def event_stream(
+    stream: Followable, *, tags: StreamTags, after: int = 0
+) -> AsyncGenerator[bytes, None]:
     """Return the body of an event stream: `stream`'s outputs after `after`, encoded."""
-    return encoded(stream, after=after, comment=_comment_chunks, frames=_frame_chunks)
+    return encoded(stream, tags=tags, after=after, comment=_comment_chunks, frames=_frame_chunks)
 
 
 def _comment_chunks(text: str) -> list[bytes]:

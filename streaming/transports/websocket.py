@@ -19,11 +19,12 @@ from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Transport
+from streaming.observe.context import StreamTags
 from streaming.runs.cancel import request_cancel
 from streaming.runs.frames import Frame, encode_json, json_data, utf8_safe
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
-from streaming.transports.pump import encoded
+from streaming.transports.pump import encoded, tags_of
 
 logger = logging.getLogger(__name__)
 
@@ -126,16 +127,17 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     def _begin(self, session_id: uuid.UUID, stream: Followable, *, after: int = 0) -> None:
         self.session_id, self.stream = session_id, stream
-        self.pump = asyncio.create_task(self._pump(stream, after), name=f"ws-{session_id}")
+        pump = self._pump(stream, tags_of(stream, session_id), after)
+        self.pump = asyncio.create_task(pump, name=f"ws-{session_id}")
 
-    async def _pump(self, stream: Followable, after: int) -> None:
+    async def _pump(self, stream: Followable, tags: StreamTags, after: int) -> None:
         """Send the stream's events, then how it ended.
 
         The reader is closed at once however the pump stops (design rule 4): at the end, when
         `disconnect()` cancels it, or when a send finds the client gone (uvicorn raises an
         OSError; `disconnect()` follows).
         """
-        messages = encoded(stream, after=after, comment=_no_message, frames=_messages)
+        messages = encoded(stream, tags=tags, after=after, comment=_no_message, frames=_messages)
         try:
             async with contextlib.aclosing(messages):
                 async for message in messages:

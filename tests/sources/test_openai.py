@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from project.asgi import application
 from streaming.models import EndReason, Status, StreamSession
@@ -100,6 +101,14 @@ async def test_chat_streams_the_answer_as_one_agent_message() -> None:
         {"role": "user", "content": [{"type": "text", "text": "All of it"}]},
     ]
     assert seen.closed.is_set()
+
+
+async def test_the_time_to_the_models_first_token_is_observed() -> None:
+    first_tokens = ("deerflow_upstream_first_token_seconds_count", {"source": "openai"})
+    before = REGISTRY.get_sample_value(*first_tokens) or 0
+    async with upstream(stream(answer("Tea ", "is old."))):
+        await (await post_json("/api/chat/stream", {"messages": [QUESTION]})).read_all()
+    assert REGISTRY.get_sample_value(*first_tokens) == before + 1
 
 
 async def test_chat_agent_name_and_models_come_from_settings() -> None:

@@ -101,10 +101,13 @@ def server_command(server: str, port: int) -> list[str]:
 
 
 @contextmanager
-def serve(env: dict[str, str], log: Path, server: str = "daphne") -> Iterator[LiveServer]:
-    """Run `server` on a free loopback port until the block ends; stop it by PID."""
+def serve(
+    env: dict[str, str], log: Path, server: str = "daphne", *, args: tuple[str, ...] = ()
+) -> Iterator[LiveServer]:
+    """Run `server` (with `args` added) on a free loopback port until the block ends; stop
+    it by PID."""
     port = free_port()
-    command = server_command(server, port)
+    command = [*server_command(server, port), *args]
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT

@@ -131,3 +131,20 @@ class BulkSource:
         for _ in range(self.BULK_EVENTS):
             await asyncio.sleep(0)
             yield chunk(thread_id, text)
+
+
+class ScriptedSource:
+    """A chat source a real server runs, told by the last message what to do: `fail`
+    (raise after one chunk), `hang` (one chunk, then wait until stopped), else three chunks."""
+
+    def stream(self, request: ChatRequest, *, thread_id: str) -> AsyncGenerator[Event, None]:
+        return self._events(thread_id, str(request.messages[-1].content))
+
+    async def _events(self, thread_id: str, script: str) -> AsyncGenerator[Event, None]:
+        yield chunk(thread_id, "first ")
+        if script == "fail":
+            raise RuntimeError("scripted failure")
+        if script == "hang":
+            await asyncio.Event().wait()
+        yield chunk(thread_id, "second ")
+        yield chunk(thread_id, "third", finish="stop")

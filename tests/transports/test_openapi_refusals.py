@@ -97,6 +97,7 @@ CASES = [
     Case("GET", OBSERVE, Refusal.NOT_FOUND, session="not-a-uuid", link="forged"),
     Case("GET", OBSERVE, Refusal.NOT_KEPT, session="ended", link="valid"),
     Case("GET", OBSERVE, Refusal.BAD_EVENT_ID, link="valid", headers={"last-event-id": "x"}),
+    Case("GET", "/metrics", Refusal.BAD_TOKEN, settings={"STREAM_METRICS_TOKEN": "s3cret"}),
     Case("GET", "/api/sessions/{session_id}/stream", Refusal.NOT_KEPT, session="ended"),
     Case(
         "GET",

@@ -1,0 +1,1 @@
+"""What an operator sees of the streams: the context of log lines, metrics and traces."""

@@ -1,0 +1,98 @@
+"""OpenTelemetry traces, when requirements-otel.txt is installed and OTEL_TRACES_EXPORTER asks.
+
+Each stream run is one span (`stream.run`) from its start to its end, carrying its session
+id, kind, transport, source, end reason and event count; the run's own task runs inside it,
+so what its source calls through an instrumented client is its child. Its parent is the
+request's span (the ASGI instrumentation's, which continues an incoming W3C `traceparent`).
+No span per event or per body chunk: the ASGI instrumentation's `receive`/`send` spans are
+excluded. Without the packages every function here is a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streaming.conf import conf
+from streaming.observe.context import StreamTags
+from streaming.runs.endings import EndReason
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+except ImportError:  # pragma: no cover - the optional requirements are not installed
+    INSTALLED = False
+else:
+    INSTALLED = True
+
+SPAN_NAME = "stream.run"
+_configured = {"done": False}
+
+
+def parent_context() -> Any:
+    """Return the caller's tracing context (the request's span), None without OpenTelemetry."""
+    return otel_context.get_current() if INSTALLED else None
+
+
+class RunSpan:
+    """The span of one stream run, current in the run's own context once entered."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, tags: StreamTags, parent: Any) -> None:
+        self._span: Any = None
+        if INSTALLED:
+            self._span = trace.get_tracer(__name__).start_span(
+                SPAN_NAME,
+                context=parent,
+                attributes={
+                    "stream.session_id": tags.session_id,
+                    "stream.kind": tags.kind,
+                    "stream.transport": tags.transport,
+                    "stream.source": tags.source,
+                },
+            )
+            otel_context.attach(trace.set_span_in_context(self._span))
+
+    def end(self, reason: EndReason, events: int) -> None:
+        """Record how the run ended and close its span."""
+        if self._span is None:
+            return
+        self._span.set_attribute("stream.end_reason", reason.value or "none")
+        self._span.set_attribute("stream.status", str(reason.status))
+        self._span.set_attribute("stream.events", events)
+        if reason is EndReason.ERROR:
+            self._span.set_status(trace.Status(trace.StatusCode.ERROR))
+        self._span.end()
+
+
+def instrument(app: Any) -> Any:
+    """Return `app` traced by OpenTelemetry's ASGI middleware, without per-message spans."""
+    if not INSTALLED:
+        return app
+    return OpenTelemetryMiddleware(app, exclude_spans=["receive", "send"])
+
+
+def traced(app: Any) -> Any:
+    """Return `app` traced when OTEL_TRACES_EXPORTER names an exporter, else `app` itself."""
+    exporter = conf.otel_traces_exporter
+    if not INSTALLED or exporter in ("", "none"):
+        return app
+    _configure(exporter)
+    return instrument(app)
+
+
+def _configure(exporter: str) -> None:
+    """Install the SDK's tracer provider with `exporter` (`otlp` or `console`), once."""
+    if _configured["done"]:
+        return
+    provider = TracerProvider()  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: read by the SDK
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    else:
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured["done"] = True
