@@ -193,6 +193,7 @@ STREAM_OPENAI_AGENT = env.str("STREAM_OPENAI_AGENT", default=None)
 STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
 STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)
 LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default=None)
+AGENT_RECURSION_LIMIT = env.int("AGENT_RECURSION_LIMIT", default=None)
 
 LOGGING = {
     "version": 1,
