@@ -80,7 +80,8 @@ class GraphEvents:
         elif message.tool_calls:
             name = "tool_calls"
             data["tool_calls"] = message.tool_calls
-            data["tool_call_chunks"] = tool_call_chunks(message.tool_call_chunks)
+            if joined := tool_call_chunks(message.tool_call_chunks):
+                data["tool_call_chunks"] = joined
         elif message.tool_call_chunks:
             name = "tool_call_chunks"
             data["tool_call_chunks"] = tool_call_chunks(message.tool_call_chunks)
@@ -106,17 +107,29 @@ class GraphEvents:
 
 
 def tool_call_chunks(chunks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Return the chunks of tool calls as deer-flow sends them."""
-    return [
-        {
-            "name": chunk.get("name", ""),
-            "args": sanitize_args(chunk.get("args", "")),
-            "id": chunk.get("id", ""),
-            "index": chunk.get("index", 0),
-            "type": chunk.get("type", ""),
-        }
-        for chunk in chunks
-    ]
+    """Return a message's tool-call chunks as deer-flow sends them: one per call index.
+
+    Fragments of one index are joined (the first name and id win, missing ones are "");
+    a fragment without an index stays apart, ahead of the joined ones.
+    """
+    loose: list[dict[str, Any]] = []
+    by_index: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        index, kind = chunk.get("index"), chunk.get("type", "")
+        if index is None:
+            name, id, args = chunk.get("name", ""), chunk.get("id", ""), chunk.get("args", "")
+            loose.append(
+                {"name": name, "args": sanitize_args(args), "id": id, "index": 0, "type": kind}
+            )
+            continue
+        empty = {"name": "", "args": "", "id": "", "index": index, "type": kind}
+        joined = by_index.setdefault(index, empty)
+        joined["name"] = joined["name"] or chunk.get("name") or ""
+        joined["id"] = joined["id"] or chunk.get("id") or ""
+        joined["args"] += chunk.get("args") or ""
+    for joined in by_index.values():
+        joined["args"] = sanitize_args(joined["args"])
+    return loose + [by_index[index] for index in sorted(by_index)]
 
 
 def sanitize_args(args: Any) -> str:
