@@ -21,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, interrupt
+from pydantic import SecretStr
 
 from streaming.conf import conf
 
@@ -47,7 +48,7 @@ def model() -> ChatOpenAI:
     return ChatOpenAI(
         model="fake-model",
         base_url=conf.openai_base_url,
-        api_key="sk-test",  # type: ignore[arg-type]
+        api_key=SecretStr("sk-test"),
         max_retries=0,
         timeout=5,
     )
@@ -70,7 +71,7 @@ def _prompt(state: ResearchState, role: str) -> list[BaseMessage]:
 
 def coordinator(state: ResearchState) -> Command[Literal["planner", "__end__"]]:
     reply = model().bind_tools([handoff_to_planner]).invoke(_prompt(state, "coordinator"))
-    return Command(goto="planner" if reply.tool_calls else END)
+    return Command(goto="planner" if reply.tool_calls else "__end__")
 
 
 def planner(state: ResearchState) -> Command[Literal["human_feedback"]]:
@@ -87,7 +88,7 @@ def human_feedback(state: ResearchState) -> Command[Literal["planner", "research
 
 async def _agent(state: MessagesState) -> Command[Literal["tools", "__end__"]]:
     reply = await model().bind_tools([web_search]).ainvoke(state["messages"])
-    return Command(update={"messages": [reply]}, goto="tools" if reply.tool_calls else END)
+    return Command(update={"messages": [reply]}, goto="tools" if reply.tool_calls else "__end__")
 
 
 def _research_agent() -> Any:
