@@ -10,10 +10,13 @@ that thread: this handler raises there once the run has ended, which closes the 
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+logger = logging.getLogger(__name__)
 
 
 class RunEndedError(Exception):
@@ -40,6 +43,7 @@ class ModelCallStopper(BaseCallbackHandler):
     def _check(self) -> None:
         # Async nodes run on the event loop's thread and are cancelled there already.
         if self._ended.is_set() and threading.get_ident() != self._loop_thread:
+            logger.info("Stopping a sync node's model call: its stream has ended")
             raise RunEndedError("the stream this model call served has ended")
 
     def on_llm_new_token(self, *args: Any, **kwargs: Any) -> None:
@@ -53,3 +57,12 @@ class ModelCallStopper(BaseCallbackHandler):
     def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
         """Refuse a completion call a sync node starts after the end."""
         self._check()
+
+
+def _not_a_stop(record: logging.LogRecord) -> bool:
+    """Keep LangChain from logging an expected stop as a callback's failure (a warning)."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (args[:1] == (ModelCallStopper.__name__,) and RunEndedError.__name__ in str(args))
+
+
+logging.getLogger("langchain_core.callbacks.manager").addFilter(_not_a_stop)

@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from logging import INFO
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ NODES = ["sync", "async"]
 
 
 @pytest.mark.parametrize("node", NODES)
-async def test_a_client_hanging_up(node: str) -> None:
+async def test_a_client_hanging_up(node: str, caplog: pytest.LogCaptureFixture) -> None:
     async with running(node) as (fake, exchange):
         await exchange.read_until(STREAMING)
         ended = asyncio.get_running_loop().time()
@@ -87,6 +88,10 @@ async def test_a_client_hanging_up(node: str) -> None:
 
         assert await closed_after(fake.connections[-1], ended) < CLOSE_WITHIN
     assert await row(exchange) == (Status.CANCELLED, EndReason.CLIENT_DISCONNECT)
+    # An expected stop is no failure: neither LangChain nor the run logs it above INFO.
+    loggers = ("langchain", "langgraph", "streaming.runs", "streaming.sources")
+    above_info = [r for r in caplog.records if r.levelno > INFO and r.name.startswith(loggers)]
+    assert [record.getMessage() for record in above_info] == []
 
 
 @pytest.mark.parametrize("node", NODES)
