@@ -156,6 +156,13 @@ async def _final_state(graph: Any, thread_id: str) -> Mapping[str, Any] | None:
     """Return the thread's state after the run (deer-flow's fallback for `citations`)."""
     if graph.checkpointer is None:
         return None
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    try:
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    except Exception:
+        # The research was sent already: a failing read costs its citations, not the stream.
+        logger.warning(
+            "Thread %s: its state could not be read for citations", thread_id, exc_info=True
+        )
+        return None
     values = getattr(snapshot, "values", None)
     return values if isinstance(values, Mapping) else None
