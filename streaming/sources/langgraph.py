@@ -7,10 +7,11 @@ Needs `requirements-langgraph.txt`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
@@ -25,7 +26,7 @@ from streaming.sources import openai as openai_source
 from streaming.sources.base import Event, SourceError
 from streaming.sources.langgraph_events import GraphEvents
 from streaming.sources.langgraph_input import workflow_config, workflow_input
-from streaming.sources.langgraph_stop import ModelCallStopper
+from streaming.sources.langgraph_stop import ModelCallStopper, RunEndedError
 
 logger = logging.getLogger(__name__)
 
@@ -127,16 +128,18 @@ class LangGraphProseSource:
 
 @asynccontextmanager
 async def _stopping(chunks: Any, stopper: ModelCallStopper) -> AsyncIterator[None]:
-    """Stop the run's sync model calls, then close its stream (cancelling its async nodes).
+    """Stop the run's model calls, then close its stream (cancelling its async nodes).
 
     Closing the stream does not wait for a sync node's thread: without the stopper, its
-    model call would run on to its end.
+    model call would run on to its end. A node the stopper stopped fails with
+    `RunEndedError`; the run still ends for the reason it was ending.
     """
-    async with aclosing(chunks):
-        try:
-            yield
-        finally:
-            stopper.end()
+    try:
+        yield
+    finally:
+        stopper.end()
+        with contextlib.suppress(RunEndedError):
+            await chunks.aclose()
 
 
 @asynccontextmanager

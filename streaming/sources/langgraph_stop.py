@@ -1,11 +1,13 @@
-"""Stop the model calls of a graph's sync nodes when its run ends.
+"""Stop the model calls of a graph's nodes when its run ends, sync nodes' included.
 
 Closing the graph's stream cancels its async nodes, and with them their HTTP requests to
 the model. A sync node runs in a worker thread that a cancel does not reach: its request
-would run on to its end, tokens paid for after nobody listens. But LangGraph streams every
-chat-model call (`stream_mode="messages"`), so each token passes the run's callbacks in
-that thread: this handler raises there once the run has ended, which closes the request
-(the SDK's stream closes its response on the way out). A call not yet started is refused.
+would run on to its end, tokens paid for after nobody listens. And on Python 3.11,
+`asyncio.wait_for` (langchain-openai's per-chunk timeout) loses a cancel that arrives as a
+chunk does, so an async node may stream on too. But LangGraph streams every chat-model call
+(`stream_mode="messages"`): each token passes the run's callbacks, in the node's thread.
+Once the run has ended this handler raises there, which closes the request (the SDK's
+stream closes its response on the way out). A call not yet started is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class RunEndedError(Exception):
 
 
 class ModelCallStopper(BaseCallbackHandler):
-    """Raise in the model calls of sync nodes (worker threads) after `end()`.
+    """Raise in the run's model calls after `end()`.
 
     Its hooks take any arguments: their signatures differ across langchain-core versions.
     """
@@ -34,28 +36,26 @@ class ModelCallStopper(BaseCallbackHandler):
 
     def __init__(self) -> None:
         self._ended = threading.Event()
-        self._loop_thread = threading.get_ident()
 
     def end(self) -> None:
-        """Mark the run ended: its sync nodes' model calls stop at their next token."""
+        """Mark the run ended: its model calls stop at their next token."""
         self._ended.set()
 
     def _check(self) -> None:
-        # Async nodes run on the event loop's thread and are cancelled there already.
-        if self._ended.is_set() and threading.get_ident() != self._loop_thread:
-            logger.info("Stopping a sync node's model call: its stream has ended")
+        if self._ended.is_set():
+            logger.info("Stopping a model call: its stream has ended")
             raise RunEndedError("the stream this model call served has ended")
 
     def on_llm_new_token(self, *args: Any, **kwargs: Any) -> None:
-        """Stop a streaming call of a sync node at its next token."""
+        """Stop a streaming call at its next token."""
         self._check()
 
     def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
-        """Refuse a chat-model call a sync node starts after the end."""
+        """Refuse a chat-model call started after the end."""
         self._check()
 
     def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
-        """Refuse a completion call a sync node starts after the end."""
+        """Refuse a completion call started after the end."""
         self._check()
 
 
