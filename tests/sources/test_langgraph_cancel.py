@@ -101,6 +101,7 @@ async def test_a_cancel(node: str) -> None:
         ended = asyncio.get_running_loop().time()
         session_id = exchange.headers["x-stream-session-id"]
         cancel = await request("POST", f"/api/sessions/{session_id}/cancel")
+        await cancel.read_all()
         frames = parse(await exchange.read_all())
 
         assert await closed_after(fake.connections[-1], ended) < CLOSE_WITHIN
