@@ -202,6 +202,7 @@ STREAM_OPENAI_AGENT = env.str("STREAM_OPENAI_AGENT", default=None)
 STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
 STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)
 LANGGRAPH_CHECKPOINTER = env.str("LANGGRAPH_CHECKPOINTER", default=None)
+AGENT_RECURSION_LIMIT = env.int("AGENT_RECURSION_LIMIT", default=None)
 
 # LOG_FORMAT=json: one JSON object per line. Either way, each line logged while a stream
 # runs carries its session id, thread id and kind (streaming/observe/context.py).

@@ -227,6 +227,13 @@ class StreamingSettings:
     langgraph_checkpointer = Setting(
         "LANGGRAPH_CHECKPOINTER", "memory", str, "`memory`, `none`, or a dotted path."
     )
+    agent_recursion_limit = Setting(
+        "AGENT_RECURSION_LIMIT",
+        25,
+        int,
+        "Steps a langgraph run may take before it ends as an error (deer-flow's setting).",
+        non_negative=True,
+    )
 
     @property
     def access_mode(self) -> AuthMode:

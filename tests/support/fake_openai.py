@@ -37,10 +37,12 @@ class Connection:
 Reply = Callable[[asyncio.StreamWriter, Connection], Awaitable[None]]
 
 
-def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+def chunk(
+    delta: dict[str, Any], finish_reason: str | None = None, *, id: str = "chatcmpl-fake"
+) -> dict[str, Any]:
     """Return a `chat.completion.chunk` with one choice."""
     return {
-        "id": "chatcmpl-fake",
+        "id": id,
         "object": "chat.completion.chunk",
         "created": 1,
         "model": "fake-model",
@@ -49,14 +51,36 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, 
 
 
 def answer(
-    *texts: str, reasoning: tuple[str, ...] = (), finish_reason: str = "stop"
+    *texts: str,
+    reasoning: tuple[str, ...] = (),
+    finish_reason: str = "stop",
+    id: str = "chatcmpl-fake",
 ) -> list[dict[str, Any]]:
     """Return the chunks of a whole answer: role, reasoning, text, finish."""
     return [
-        chunk({"role": "assistant", "content": ""}),
-        *(chunk({"reasoning_content": piece}) for piece in reasoning),
-        *(chunk({"content": text}) for text in texts),
-        chunk({}, finish_reason),
+        chunk({"role": "assistant", "content": ""}, id=id),
+        *(chunk({"reasoning_content": piece}, id=id) for piece in reasoning),
+        *(chunk({"content": text}, id=id) for text in texts),
+        chunk({}, finish_reason, id=id),
+    ]
+
+
+def tool_call(
+    name: str, arguments: str, *, call_id: str, id: str = "chatcmpl-fake"
+) -> list[dict[str, Any]]:
+    """Return the chunks of an answer that calls tool `name`, its arguments in two halves."""
+    half = len(arguments) // 2
+
+    def call(**fields: Any) -> dict[str, Any]:
+        return {"tool_calls": [{"index": 0, **fields}]}
+
+    head = {"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+    return [
+        chunk({"role": "assistant", "content": None}, id=id),
+        chunk(call(**head), id=id),
+        chunk(call(function={"arguments": arguments[:half]}), id=id),
+        chunk(call(function={"arguments": arguments[half:]}), id=id),
+        chunk({}, "tool_calls", id=id),
     ]
 
 
@@ -107,7 +131,7 @@ def error(status: int, body: dict[str, Any], *, headers: dict[str, str] | None =
 
     async def reply(writer: asyncio.StreamWriter, seen: Connection) -> None:
         payload = json.dumps(body).encode()
-        lines = [f"HTTP/1.1 {status} Error", "Content-Type: application/json"]
+        lines = [f"HTTP/1.1 {status} Error", "Content-Type: application/json", "Connection: close"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         lines.append(f"Content-Length: {len(payload)}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
@@ -201,7 +225,9 @@ async def _watch_close(reader: asyncio.StreamReader, seen: Connection) -> None:
 
 async def _start_stream(writer: asyncio.StreamWriter) -> None:
     writer.write(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+        # One request per connection: a client that pools connections must not reuse it.
+        b"Connection: close\r\n\r\n"
     )
     await writer.drain()
 
