@@ -23,13 +23,14 @@ cleanup() {
   rm -rf "$DB_DIR"
 }
 trap cleanup EXIT
-checkout() {  # checkout REV: a temporary worktree of REV, printed
+checkout() {  # checkout REV: a temporary worktree of REV, printed (runs in a subshell)
   local tree; tree="$(mktemp -d /tmp/stream-bench-tree.XXXXXX)"
   git -C "$PROJECT" worktree add -q --detach "$tree" "$1"
-  trees+=("$tree"); echo "$tree"
+  echo "$tree"
 }
 dirs=("$(checkout "$before")" "${after:+$(checkout "$after")}")
-[[ -z "$after" ]] && dirs[1]="$PROJECT"
+trees=("${dirs[0]}")  # removed on exit
+if [[ -z "$after" ]]; then dirs[1]="$PROJECT"; else trees+=("${dirs[1]}"); fi
 labels=("$before" "${after:-work tree}")
 
 pids=()
