@@ -13,6 +13,7 @@ import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -30,6 +31,8 @@ from streaming.models import MANAGE_ALL, ApiToken, StreamSession
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 PERMISSION = f"streaming.{MANAGE_ALL}"
+# How fresh a token's last use is kept: the admin shows the minute, not every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,10 @@ async def _by_token(authorization: str) -> Caller:
         )
     if token is None or not token.user.is_active:
         raise Refusal.BAD_TOKEN.error(CHALLENGE)
-    await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # Written at most once a minute per token: not a row write on every request.
+        await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
     return await _caller(token.user)
 
 

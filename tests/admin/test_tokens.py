@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,6 +12,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
+from streaming.api import access
 from streaming.models import ApiToken
 from tests.support.asgi import post_json
 
@@ -76,3 +78,31 @@ async def test_a_token_revoked_in_the_admin_gets_401(admin_client: Client) -> No
         refused = await post_json("/api/prose/generate", {"prompt": "x", "option": "fix"}, auth)
     assert refused.status == 401
     assert (await ApiToken.objects.aget(pk=pk)).revoked_at is not None
+
+
+async def test_a_token_s_last_use_is_written_once_a_minute_not_on_every_request() -> None:
+    def make() -> tuple[str, int]:
+        token = ApiToken(user=User.objects.create_user("dave"))
+        raw = token.generate()
+        token.save()
+        return raw, token.pk
+
+    raw, pk = await sync_to_async(make)()
+    auth = {"authorization": f"Bearer {raw}"}
+    body = {"prompt": "x", "option": "fix"}
+
+    async def use() -> datetime | None:
+        answer = await post_json("/api/prose/generate", body, auth)
+        assert answer.status == 200
+        await answer.read_all()
+        return (await ApiToken.objects.aget(pk=pk)).last_used_at
+
+    with USERS:
+        first = await use()
+        assert first is not None
+        assert await use() == first  # within the minute: the row is left alone
+        stale = first - access.LAST_USED_RESOLUTION
+        await ApiToken.objects.filter(pk=pk).aupdate(last_used_at=stale)
+        refreshed = await use()
+    assert refreshed is not None
+    assert refreshed > stale
