@@ -3,6 +3,8 @@
 Entries use explicit ids `0-<event id>`, so `Last-Event-ID: n` is `XREAD` after `0-n`; the
 end is one entry `1-0` carrying the outcome. Each stream is trimmed to about
 STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last write.
+Beside it, in the same writes, a hash holds the run's progress (the last event id written
+and how many events its readers were handed then), which any worker reads for the record.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import cast
 from weakref import WeakKeyDictionary
 
@@ -47,6 +49,34 @@ def key(session_id: uuid.UUID) -> str:
     return f"streaming:log:{session_id.hex}"
 
 
+def progress_key(session_id: uuid.UUID) -> str:
+    """Return the Redis key of a session's progress."""
+    return f"streaming:progress:{session_id.hex}"
+
+
+async def read_progress(
+    redis_client: redis.Redis, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Return `(last event id, events delivered)` of the sessions whose run wrote them."""
+    pipe = redis_client.pipeline(transaction=False)
+    for session_id in session_ids:
+        pipe.hmget(progress_key(session_id), ["last_event_id", "delivered"])
+    answers = cast(list[list[bytes | None]], await pipe.execute())
+    return {
+        session_id: (int(last), int(delivered or 0))
+        for session_id, (last, delivered) in zip(session_ids, answers, strict=True)
+        if last is not None
+    }
+
+
+async def wait_end(redis_client: redis.Redis, session_id: uuid.UUID, *, within: float) -> bool:
+    """Wait (at most `within` seconds) for the end entry of a session's log; return if seen."""
+    # Every event's id is below `0-<2^64 - 1>`; only the end entry is after it.
+    cursor = f"0-{2**64 - 1}"
+    answer = await redis_client.xread({key(session_id): cursor}, block=max(1, int(within * 1000)))
+    return bool(answer)
+
+
 def _encode(frame: Frame) -> dict[str, str]:
     return {"name": frame.name, "json" if frame.is_json else "text": frame.text}
 
@@ -61,9 +91,13 @@ def _decode(event_id: int, fields: dict[bytes, bytes]) -> Frame:
 class RedisLogWriter:
     """Copy a run's events to Redis in batches, without slowing the run down."""
 
-    def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, session_id: uuid.UUID, delivered: Callable[[], int]
+    ) -> None:
         self._redis = redis_client
         self._key = key(session_id)
+        self._progress_key = progress_key(session_id)
+        self._delivered = delivered  # read at each write: no write of its own
         self._pending: list[Frame] = []
         self._outcome: EndReason | None = None
         self._wake = asyncio.Event()
@@ -108,7 +142,12 @@ class RedisLogWriter:
             )
         if ending is not None:
             pipe.xadd(self._key, {"reason": ending.value}, id=END_ID)
-        pipe.expire(self._key, int(conf.log_ttl_seconds))
+        ttl = int(conf.log_ttl_seconds)
+        pipe.expire(self._key, ttl)
+        if batch:
+            progress = {"last_event_id": batch[-1].id, "delivered": self._delivered()}
+            pipe.hset(self._progress_key, mapping=progress)  # type: ignore[arg-type]
+            pipe.expire(self._progress_key, ttl)
         await pipe.execute()
 
 
