@@ -69,9 +69,9 @@ class SessionRecord(Answer):
     )
     last_event_id: Count = Field(
         description="Id of the last event the stream produced (what a resume continues "
-        "after). While the session runs, the id so far, read from the live run; with several "
-        "workers both counts are as of the run's last batch written to Redis, the same from "
-        "every worker."
+        "after). While the session runs, the id so far, read from the live run; with Redis "
+        "(several workers) both counts are as the run last wrote them there (with each batch "
+        "of events; `events_sent` within a second), the same from every worker."
     )
     source: str = Field(description="The event source that ran it.")
 

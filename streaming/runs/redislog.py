@@ -4,12 +4,14 @@ Entries use explicit ids `0-<event id>`, so `Last-Event-ID: n` is `XREAD` after 
 end is one entry `1-0` carrying the outcome. Each stream is trimmed to about
 STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last write.
 Beside it, in the same writes, a hash holds the run's progress (the last event id written
-and how many events its readers were handed then), which any worker reads for the record.
+and how many events its readers were handed), which any worker reads for the record; while
+no event comes, the count of delivered events is refreshed at most once a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
@@ -27,6 +29,8 @@ from streaming.runs.readers import OPENED, PING, Output
 logger = logging.getLogger(__name__)
 
 END_ID = b"1-0"
+# How often a run's count of delivered events is written while it sends nothing new.
+PROGRESS_REFRESH_SECONDS = 1.0
 
 # What XRANGE/XREAD give back for one stream (redis-py's own types are much wider).
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -97,7 +101,7 @@ class RedisLogWriter:
         self._redis = redis_client
         self._key = key(session_id)
         self._progress_key = progress_key(session_id)
-        self._delivered = delivered  # read at each write: no write of its own
+        self._delivered = delivered  # written with each batch (and refreshed in silence)
         self._pending: list[Frame] = []
         self._outcome: EndReason | None = None
         self._wake = asyncio.Event()
@@ -118,19 +122,28 @@ class RedisLogWriter:
             logger.warning("Redis log %s: gave up writing its end", self._key)
 
     async def _flush(self) -> None:
+        written = 0  # the count of delivered events last written
         while True:
-            await self._wake.wait()
+            # Silence: the readers may still be catching up on what was written; their
+            # count is written at most once per PROGRESS_REFRESH_SECONDS, only if it moved.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PROGRESS_REFRESH_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
             batch, self._pending = self._pending, []
             ending = self._outcome if not self._pending else None
+            delivered = self._delivered()
+            if not batch and ending is None and delivered == written:
+                continue
             try:
-                await self._write(batch, ending)
+                await self._write(batch, ending, delivered)
+                written = delivered
             except redis.RedisError as exc:  # Resume from this worker still works.
                 logger.warning("Redis log %s: could not write (%s)", self._key, exc)
             if ending is not None:
                 return
 
-    async def _write(self, batch: list[Frame], ending: EndReason | None) -> None:
+    async def _write(self, batch: list[Frame], ending: EndReason | None, delivered: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for frame in batch:
             pipe.xadd(
@@ -144,10 +157,11 @@ class RedisLogWriter:
             pipe.xadd(self._key, {"reason": ending.value}, id=END_ID)
         ttl = int(conf.log_ttl_seconds)
         pipe.expire(self._key, ttl)
+        progress = {"delivered": delivered}
         if batch:
-            progress = {"last_event_id": batch[-1].id, "delivered": self._delivered()}
-            pipe.hset(self._progress_key, mapping=progress)  # type: ignore[arg-type]
-            pipe.expire(self._progress_key, ttl)
+            progress["last_event_id"] = batch[-1].id
+        pipe.hset(self._progress_key, mapping=progress)  # type: ignore[arg-type]
+        pipe.expire(self._progress_key, ttl)
         await pipe.execute()
 
 
