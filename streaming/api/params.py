@@ -13,7 +13,6 @@ MAX_LIMIT = 100  # Refusal.BAD_LIMIT's text says so
 MAX_WAIT_SECONDS = 60.0  # Refusal.BAD_WAIT's text says so
 
 _INTEGER = re.compile(r"[0-9]{1,6}")
-_SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
 
 
 def parse_limit(raw: str | None) -> int:
@@ -29,6 +28,10 @@ def parse_wait(raw: str | None) -> float | None:
     """Return `wait` in seconds (absent: None), or raise 422 unless it is 0 to MAX_WAIT_SECONDS."""
     if raw is None:
         return None
-    if not _SECONDS.fullmatch(raw) or float(raw) > MAX_WAIT_SECONDS:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise Refusal.BAD_WAIT.error() from None
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:  # NaN is refused too
         raise Refusal.BAD_WAIT.error()
-    return float(raw)
+    return seconds
