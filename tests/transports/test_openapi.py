@@ -389,6 +389,28 @@ async def test_a_session_cancelled_and_resumed_answers_as_documented(
     assert [f.id for f in resumed] == ["2"]
 
 
+async def test_a_threads_sessions_and_a_cancel_that_waits_answer_as_documented(
+    probe: Probe, use_source
+) -> None:
+    use_source("IdleSource")
+    stream = await post_json("/api/chat/stream", {"thread_id": "doc-thread"})
+    await stream.read_until(b"id: 1\n")
+    session_path = f"/api/sessions/{stream.headers['x-stream-session-id']}"
+
+    listed = await request("GET", "/api/threads/doc-thread/sessions")
+    await listed.read_all()
+    waited = await request("POST", f"{session_path}/cancel", query="wait=5")
+    await waited.read_all()
+    await stream.read_all()
+
+    thread = "/api/threads/{thread_id}/sessions"
+    [running] = assert_documented(listed, thread, "get")["sessions"]
+    assert (running["status"], running["last_event_id"]) == ("running", 1)
+    assert waited.status == 200
+    final = assert_documented(waited, "/api/sessions/{session_id}/cancel", "post")
+    assert (final["status"], final["end_reason"]) == ("cancelled", "user_cancel")
+
+
 async def test_unknown_and_forgotten_sessions_answer_as_documented() -> None:
     forgotten = (await sync_to_async(make_session)()).id
     answers = {
