@@ -166,6 +166,7 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 # The streaming app's settings, where the environment sets them; unset (None) means the
 # app's default (streaming/conf.py, which documents each one).
 STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=None)
+STREAM_IDLE_TIMEOUT_SECONDS = env.float("STREAM_IDLE_TIMEOUT_SECONDS", default=None)
 STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=None)
 STREAM_ROW_HEARTBEAT_SECONDS = env.float("STREAM_ROW_HEARTBEAT_SECONDS", default=None)
 STREAM_STALE_AFTER_SECONDS = env.float("STREAM_STALE_AFTER_SECONDS", default=None)
@@ -197,7 +198,8 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default=None)
 LLM_MODEL = env.str("LLM_MODEL", default=None)
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=None)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=None)
-STREAM_UPSTREAM_IDLE_SECONDS = env.float("STREAM_UPSTREAM_IDLE_SECONDS", default=None)
+# Retired (STREAM_IDLE_TIMEOUT_SECONDS took its place): read only so a check can say so.
+STREAM_UPSTREAM_IDLE_SECONDS = env.str("STREAM_UPSTREAM_IDLE_SECONDS", default=None)
 STREAM_OPENAI_AGENT = env.str("STREAM_OPENAI_AGENT", default=None)
 STREAM_CHAT_GRAPH = env.str("STREAM_CHAT_GRAPH", default=None)
 STREAM_PROSE_GRAPH = env.str("STREAM_PROSE_GRAPH", default=None)

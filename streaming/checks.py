@@ -7,7 +7,7 @@ import importlib.util
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error
+from django.core.checks import CheckMessage, Error, Warning
 
 from streaming.conf import Setting, StreamingSettings, conf
 
@@ -135,7 +135,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="streaming.E013",
             )
         )
+    if not errors:
+        errors += _idle_warnings()
     return errors
+
+
+def _idle_warnings() -> list[CheckMessage]:
+    """Warn of a stall watchdog that can never act, and of the setting it replaced."""
+    warnings: list[CheckMessage] = []
+    idle, deadline = conf.idle_timeout_seconds, conf.timeout_seconds
+    if idle and idle >= deadline:
+        warnings.append(
+            Warning(
+                f"STREAM_IDLE_TIMEOUT_SECONDS ({idle:g}) is not below STREAM_TIMEOUT_SECONDS "
+                f"({deadline:g}): the deadline ends a silent stream first.",
+                hint="Set it below the deadline, or to 0 to turn the stall watchdog off.",
+                id="streaming.W001",
+            )
+        )
+    if getattr(settings, "STREAM_UPSTREAM_IDLE_SECONDS", None) is not None:
+        warnings.append(
+            Warning(
+                "STREAM_UPSTREAM_IDLE_SECONDS is no longer read.",
+                hint="The stall watchdog of every source, STREAM_IDLE_TIMEOUT_SECONDS, took "
+                "its place: set that instead.",
+                id="streaming.W002",
+            )
+        )
+    return warnings
 
 
 def _not_a_choice(setting: Setting[Any]) -> Error:

@@ -71,6 +71,13 @@ class StreamingSettings:
     timeout_seconds = Setting(
         "STREAM_TIMEOUT_SECONDS", 1800.0, float, "Whole-stream deadline.", non_negative=True
     )
+    idle_timeout_seconds = Setting(
+        "STREAM_IDLE_TIMEOUT_SECONDS",
+        120.0,
+        float,
+        "Longest a source may yield nothing before its stream ends `stalled` (0: no limit).",
+        non_negative=True,
+    )
     heartbeat_seconds = Setting(
         "STREAM_HEARTBEAT_SECONDS",
         15.0,
@@ -209,17 +216,14 @@ class StreamingSettings:
     openai_base_url = Setting("OPENAI_BASE_URL", "", str, "Its base URL (empty: OpenAI's).")
     llm_model = Setting("LLM_MODEL", "gpt-4o-mini", str, "Model name sent to the server.")
     openai_timeout_seconds = Setting(
-        "OPENAI_TIMEOUT_SECONDS", 60.0, float, "Connect and read timeout.", non_negative=True
+        "OPENAI_TIMEOUT_SECONDS",
+        60.0,
+        float,
+        "Connect timeout of a request to the model (its silence is STREAM_IDLE_TIMEOUT_SECONDS').",
+        non_negative=True,
     )
     openai_max_retries = Setting(
         "OPENAI_MAX_RETRIES", 2, int, "Retries before the answer starts.", non_negative=True
-    )
-    upstream_idle_seconds = Setting(
-        "STREAM_UPSTREAM_IDLE_SECONDS",
-        60.0,
-        float,
-        "Longest silence between two chunks from the model.",
-        non_negative=True,
     )
     openai_agent = Setting("STREAM_OPENAI_AGENT", "reporter", str, "Agent the openai source is.")
     chat_graph = Setting("STREAM_CHAT_GRAPH", "", str, "Dotted path of the chat graph.")

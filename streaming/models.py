@@ -89,6 +89,8 @@ class StreamSession(models.Model):
             models.Index(fields=["kind", "started_at"], name="session_kind_started"),
             models.Index(fields=["transport", "started_at"], name="session_transport_started"),
             models.Index(fields=["client_address"], name="session_client_address"),
+            # A thread's sessions, newest first (GET /api/threads/<id>/sessions).
+            models.Index(fields=["thread_id", "-started_at"], name="session_thread_started"),
         ]
 
     def __str__(self) -> str:

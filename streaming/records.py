@@ -182,6 +182,18 @@ def get_session(session_id: uuid.UUID) -> StreamSession | None:
 
 
 @in_records_thread
+def thread_sessions(thread_id: str, *, owner_id: int | None, limit: int) -> list[StreamSession]:
+    """Return a thread's newest `limit` sessions (only `owner_id`'s when given), newest first."""
+    if "\x00" in thread_id:
+        # No session has one (refused when a stream opens), and PostgreSQL cannot be asked.
+        return []
+    sessions = StreamSession.objects.filter(thread_id=thread_id)
+    if owner_id is not None:
+        sessions = sessions.filter(owner_id=owner_id)
+    return list(sessions.order_by("-started_at")[:limit])
+
+
+@in_records_thread
 def ping_database() -> None:
     """Run a trivial query, raising if the database does not answer."""
     with connection.cursor() as cursor:

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from streaming import pages
 from streaming.transports import http as views
-from streaming.transports import metrics, observers, openapi
+from streaming.transports import metrics, observers, openapi, sessions
 
 app_name = "streaming"
 
@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/prose/generate", views.ProseStreamView.as_view(), name="prose-generate"),
     path("api/config", views.ConfigView.as_view(), name="config"),
     path("api/openapi.json", openapi.OpenAPIView.as_view(), name="openapi"),
-    path("api/sessions/<uuid:session_id>", views.SessionDetailView.as_view(), name="session"),
+    path("api/sessions/<uuid:session_id>", sessions.SessionDetailView.as_view(), name="session"),
     path(
         "api/sessions/<uuid:session_id>/stream",
         views.SessionStreamView.as_view(),
@@ -24,7 +24,7 @@ urlpatterns = [
     ),
     path(
         "api/sessions/<uuid:session_id>/cancel",
-        views.SessionCancelView.as_view(),
+        sessions.SessionCancelView.as_view(),
         name="session-cancel",
     ),
     path(
@@ -36,6 +36,11 @@ urlpatterns = [
         "api/sessions/<uuid:session_id>/observe",
         observers.SessionObserveView.as_view(),
         name="session-observe",
+    ),
+    path(
+        "api/threads/<str:thread_id>/sessions",
+        sessions.ThreadSessionsView.as_view(),
+        name="thread-sessions",
     ),
     path("healthz", views.HealthView.as_view(), name="healthz"),
     path("readyz", views.ReadyView.as_view(), name="readyz"),

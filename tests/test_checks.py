@@ -110,7 +110,20 @@ def test_langgraph_path_whose_module_is_missing(setting: str) -> None:
             ["streaming.E013"],
         ),
         ({"STREAM_ROW_HEARTBEAT_SECONDS": 30, "STREAM_STALE_AFTER_SECONDS": 31}, []),
-        ({"STREAM_ON_DISCONNECT": "continue", "STREAM_TIMEOUT_SECONDS": 0}, []),
+        (
+            {
+                "STREAM_ON_DISCONNECT": "continue",
+                "STREAM_TIMEOUT_SECONDS": 0,
+                "STREAM_IDLE_TIMEOUT_SECONDS": 0,
+            },
+            [],
+        ),
+        ({"STREAM_IDLE_TIMEOUT_SECONDS": -1}, ["streaming.E012"]),
+        ({"STREAM_IDLE_TIMEOUT_SECONDS": "soon"}, ["streaming.E010"]),
+        # A watchdog the deadline always beats; the setting it replaced, still set.
+        ({"STREAM_IDLE_TIMEOUT_SECONDS": 900, "STREAM_TIMEOUT_SECONDS": 900}, ["streaming.W001"]),
+        ({"STREAM_IDLE_TIMEOUT_SECONDS": 899, "STREAM_TIMEOUT_SECONDS": 900}, []),
+        ({"STREAM_UPSTREAM_IDLE_SECONDS": "60"}, ["streaming.W002"]),
     ],
 )
 def test_invalid_settings_are_refused_with_ids(

@@ -93,6 +93,7 @@ def test_anonymous_visitors_get_no_admin_link(client: Client) -> None:
         "user_cancel": "cancelled by a user",
         "timeout": "deadline passed",
         "error": "the source failed",
+        "stalled": "the source went silent",
         "server_shutdown": "server shut down",
         "worker_lost": "worker lost",
     }

@@ -110,6 +110,15 @@ async def session_for(caller: Caller, session_id: uuid.UUID) -> StreamSession:
     return session
 
 
+async def thread_sessions_for(caller: Caller, thread_id: str, *, limit: int) -> list[StreamSession]:
+    """Return the sessions of a thread that `caller` may see, newest first, at most `limit`."""
+    if caller.sees_all:
+        return await records.thread_sessions(thread_id, owner_id=None, limit=limit)
+    if caller.user_id is None:  # pragma: no cover - a caller who sees some has a user
+        return []
+    return await records.thread_sessions(thread_id, owner_id=caller.user_id, limit=limit)
+
+
 async def require_session(caller: Caller, session_id: uuid.UUID) -> None:
     """Raise 404 unless `caller` may reach the session (no lookup for those who reach all)."""
     if not caller.sees_all:

@@ -62,8 +62,17 @@ class SessionRecord(Answer):
     started_at: Timestamp = Field(description="When the request was admitted.")
     ended_at: Timestamp | None = Field(description="When it ended; null while it runs.")
     duration_seconds: float | None = Field(description="How long it ran; null while it runs.")
-    events_sent: Count = Field(description="Events handed to the client's connection.")
-    last_event_id: Count = Field(description="Id of the last event the stream produced.")
+    events_sent: Count = Field(
+        description="Events handed to the client's connection. While the session runs, the "
+        "count so far (the highest event id handed to a reader), read from the live run; "
+        "once it ended, as recorded (for a client that left: how far it got)."
+    )
+    last_event_id: Count = Field(
+        description="Id of the last event the stream produced (what a resume continues "
+        "after). While the session runs, the id so far, read from the live run; with Redis "
+        "(several workers) both counts are as the run last wrote them there (with each batch "
+        "of events; `events_sent` within a second), the same from every worker."
+    )
     source: str = Field(description="The event source that ran it.")
 
     @classmethod
@@ -83,6 +92,19 @@ class SessionRecord(Answer):
             last_event_id=session.last_event_id,
             source=session.source,
         )
+
+    def live(self, *, last_event_id: int, events_sent: int) -> SessionRecord:
+        """Return this record of a running session with its live counts."""
+        return self.model_copy(update={"last_event_id": last_event_id, "events_sent": events_sent})
+
+
+class ThreadSessions(Answer):
+    """A thread's sessions, newest first: a client that reloads finds its live run here."""
+
+    thread_id: str = Field(description="The thread.")
+    sessions: list[SessionRecord] = Field(
+        description="Newest first, at most `limit`; a running one with its live counts."
+    )
 
 
 class CancelAccepted(Answer):

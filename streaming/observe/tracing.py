@@ -14,7 +14,7 @@ from typing import Any
 
 from streaming.conf import conf
 from streaming.observe.context import StreamTags
-from streaming.runs.endings import EndReason
+from streaming.runs.endings import EndReason, Status
 
 try:
     from opentelemetry import context as otel_context
@@ -64,7 +64,7 @@ class RunSpan:
         self._span.set_attribute("stream.end_reason", reason.value or "none")
         self._span.set_attribute("stream.status", str(reason.status))
         self._span.set_attribute("stream.events", events)
-        if reason is EndReason.ERROR:
+        if reason.status is Status.FAILED:
             self._span.set_status(trace.Status(trace.StatusCode.ERROR))
         self._span.end()
 

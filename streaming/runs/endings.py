@@ -36,6 +36,7 @@ class EndReason(models.TextChoices):
     USER_CANCEL = "user_cancel", "cancelled by a user"
     TIMEOUT = "timeout", "deadline passed"
     ERROR = "error", "the source failed"
+    STALLED = "stalled", "the source went silent"
     SERVER_SHUTDOWN = "server_shutdown", "server shut down"
     WORKER_LOST = "worker_lost", "worker lost"
 
@@ -84,6 +85,10 @@ ENDINGS: dict[EndReason, Ending] = {
     ),
     EndReason.ERROR: Ending(
         Status.FAILED, FinalFrame("error", "The stream failed because of an internal error.")
+    ),
+    EndReason.STALLED: Ending(
+        Status.FAILED,
+        FinalFrame("stalled", "The stream stopped: its source sent nothing for too long."),
     ),
     EndReason.SERVER_SHUTDOWN: Ending(
         Status.INTERRUPTED,

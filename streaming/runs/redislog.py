@@ -3,14 +3,18 @@
 Entries use explicit ids `0-<event id>`, so `Last-Event-ID: n` is `XREAD` after `0-n`; the
 end is one entry `1-0` carrying the outcome. Each stream is trimmed to about
 STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last write.
+Beside it, in the same writes, a hash holds the run's progress (the last event id written
+and how many events its readers were handed), which any worker reads for the record; while
+no event comes, the count of delivered events is refreshed at most once a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import cast
 from weakref import WeakKeyDictionary
 
@@ -25,6 +29,8 @@ from streaming.runs.readers import OPENED, PING, Output
 logger = logging.getLogger(__name__)
 
 END_ID = b"1-0"
+# How often a run's count of delivered events is written while it sends nothing new.
+PROGRESS_REFRESH_SECONDS = 1.0
 
 # What XRANGE/XREAD give back for one stream (redis-py's own types are much wider).
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -47,6 +53,34 @@ def key(session_id: uuid.UUID) -> str:
     return f"streaming:log:{session_id.hex}"
 
 
+def progress_key(session_id: uuid.UUID) -> str:
+    """Return the Redis key of a session's progress."""
+    return f"streaming:progress:{session_id.hex}"
+
+
+async def read_progress(
+    redis_client: redis.Redis, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Return `(last event id, events delivered)` of the sessions whose run wrote them."""
+    pipe = redis_client.pipeline(transaction=False)
+    for session_id in session_ids:
+        pipe.hmget(progress_key(session_id), ["last_event_id", "delivered"])
+    answers = cast(list[list[bytes | None]], await pipe.execute())
+    return {
+        session_id: (int(last), int(delivered or 0))
+        for session_id, (last, delivered) in zip(session_ids, answers, strict=True)
+        if last is not None
+    }
+
+
+async def wait_end(redis_client: redis.Redis, session_id: uuid.UUID, *, within: float) -> bool:
+    """Wait (at most `within` seconds) for the end entry of a session's log; return if seen."""
+    # Every event's id is below `0-<2^64 - 1>`; only the end entry is after it.
+    cursor = f"0-{2**64 - 1}"
+    answer = await redis_client.xread({key(session_id): cursor}, block=max(1, int(within * 1000)))
+    return bool(answer)
+
+
 def _encode(frame: Frame) -> dict[str, str]:
     return {"name": frame.name, "json" if frame.is_json else "text": frame.text}
 
@@ -61,9 +95,13 @@ def _decode(event_id: int, fields: dict[bytes, bytes]) -> Frame:
 class RedisLogWriter:
     """Copy a run's events to Redis in batches, without slowing the run down."""
 
-    def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, session_id: uuid.UUID, delivered: Callable[[], int]
+    ) -> None:
         self._redis = redis_client
         self._key = key(session_id)
+        self._progress_key = progress_key(session_id)
+        self._delivered = delivered  # written with each batch (and refreshed in silence)
         self._pending: list[Frame] = []
         self._outcome: EndReason | None = None
         self._wake = asyncio.Event()
@@ -84,19 +122,28 @@ class RedisLogWriter:
             logger.warning("Redis log %s: gave up writing its end", self._key)
 
     async def _flush(self) -> None:
+        written = 0  # the count of delivered events last written
         while True:
-            await self._wake.wait()
+            # Silence: the readers may still be catching up on what was written; their
+            # count is written at most once per PROGRESS_REFRESH_SECONDS, only if it moved.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PROGRESS_REFRESH_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
             batch, self._pending = self._pending, []
             ending = self._outcome if not self._pending else None
+            delivered = self._delivered()
+            if not batch and ending is None and delivered == written:
+                continue
             try:
-                await self._write(batch, ending)
+                await self._write(batch, ending, delivered)
+                written = delivered
             except redis.RedisError as exc:  # Resume from this worker still works.
                 logger.warning("Redis log %s: could not write (%s)", self._key, exc)
             if ending is not None:
                 return
 
-    async def _write(self, batch: list[Frame], ending: EndReason | None) -> None:
+    async def _write(self, batch: list[Frame], ending: EndReason | None, delivered: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for frame in batch:
             pipe.xadd(
@@ -108,7 +155,13 @@ class RedisLogWriter:
             )
         if ending is not None:
             pipe.xadd(self._key, {"reason": ending.value}, id=END_ID)
-        pipe.expire(self._key, int(conf.log_ttl_seconds))
+        ttl = int(conf.log_ttl_seconds)
+        pipe.expire(self._key, ttl)
+        progress = {"delivered": delivered}
+        if batch:
+            progress["last_event_id"] = batch[-1].id
+        pipe.hset(self._progress_key, mapping=progress)  # type: ignore[arg-type]
+        pipe.expire(self._progress_key, ttl)
         await pipe.execute()
 
 

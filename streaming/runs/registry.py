@@ -27,6 +27,7 @@ class LiveRun(Protocol):
     limit_key: str | None  # whose streams it counts against: a user, else an address
     log: EventLog
     loop: asyncio.AbstractEventLoop
+    delivered: int  # the highest event id handed to a reader
 
     @property
     def outcome(self) -> EndReason | None:

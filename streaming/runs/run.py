@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import uuid
 from collections.abc import AsyncGenerator
@@ -26,8 +27,9 @@ from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
-from streaming.runs.readers import Comment, Output, reader_connection
+from streaming.runs.readers import Comment, Output
 from streaming.runs.registry import live_runs
+from streaming.runs.watchdog import StallWatchdog
 from streaming.sources.base import Event, SourceError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,9 @@ class StreamRun:
         name = f"stream-run-{self.session_id}"
         redis_client = redislog.client()
         if redis_client is not None:
-            self._mirror = context.run(redislog.RedisLogWriter, redis_client, self.session_id)
+            self._mirror = context.run(
+                redislog.RedisLogWriter, redis_client, self.session_id, lambda: self.delivered
+            )
         self._task = asyncio.create_task(self._drive(), name=name, context=context)
         if self._subscription is not None:
             self._listener = asyncio.create_task(
@@ -159,7 +163,7 @@ class StreamRun:
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and self.on_disconnect == "cancel":
-                await self.stop(_reader_gone())
+                await self.stop(shutdown.reader_gone())
             raise
         else:
             self._readers -= 1
@@ -185,16 +189,21 @@ class StreamRun:
         reason, error, public = EndReason.NONE, "", None
         deadline = asyncio.get_running_loop().time() + conf.timeout_seconds
         scope = asyncio.timeout_at(deadline)
+        stalled = functools.partial(self.request_stop, EndReason.STALLED)
         try:
             # The deadline bounds every wait for the source's next event; this task never
             # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
             async with scope, contextlib.aclosing(self._events) as events:
-                async for event in events:
-                    if not self.log.last_id:
-                        self.observed.first_event()
-                    self._append(event)
-                    if self.log.full():
-                        await self.log.room()
+                idle = conf.idle_timeout_seconds
+                with StallWatchdog(idle, stalled, name=f"Stream {self.session_id}") as watchdog:
+                    async for event in events:
+                        watchdog.fed()
+                        if not self.log.last_id:
+                            self.observed.first_event()
+                        self._append(event)
+                        if self.log.full():
+                            with watchdog.paused():
+                                await self.log.room()
         except TimeoutError as exc:
             if scope.expired():
                 reason = EndReason.TIMEOUT
@@ -288,13 +297,3 @@ class StreamRun:
                 self.session_id,
                 conf.cancel_grace_seconds,
             )
-
-
-def _reader_gone() -> EndReason:
-    """Return why the last reader of a run went away."""
-    if shutdown.in_progress():
-        return EndReason.SERVER_SHUTDOWN
-    connection = reader_connection.get()
-    if connection is not None and connection.stalled:
-        return EndReason.SLOW_CLIENT
-    return EndReason.CLIENT_DISCONNECT

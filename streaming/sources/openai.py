@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
 import uuid
@@ -24,7 +23,6 @@ REFUSED_KEY = "The model server refused the API key."
 RATE_LIMITED = "The model server is rate limiting requests."
 UNREACHABLE = "The model server could not be reached."
 NO_ANSWER = "The model server did not answer."
-STALLED = "The model server stopped sending data."
 BROKEN_OFF = "The model server broke off the stream."
 MALFORMED = "The model server sent a malformed response."
 REPORTED = "The model server reported an error."
@@ -111,7 +109,9 @@ async def complete(messages: Sequence[ChatCompletionMessageParam]) -> AsyncGener
     The HTTP response is closed when this generator ends for any reason, cancellation
     included, so the server stops generating (and billing) at once. The SDK retries a
     failed request only until the response starts; a stream that fails midway is not
-    retried. Each wait for the next chunk is bounded by STREAM_UPSTREAM_IDLE_SECONDS.
+    retried. Silence is not this function's to judge: waiting for the answer to start and
+    for each next chunk is what the run's stall watchdog bounds, as for every source
+    (STREAM_IDLE_TIMEOUT_SECONDS; runs/watchdog.py).
     """
     async with _client() as client:
         first_token = FirstToken("openai")
@@ -125,12 +125,9 @@ async def complete(messages: Sequence[ChatCompletionMessageParam]) -> AsyncGener
             finished = False
             while True:
                 try:
-                    async with asyncio.timeout(conf.upstream_idle_seconds):
-                        chunk = await anext(stream)
+                    chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
-                except (TimeoutError, openai.APITimeoutError) as exc:
-                    raise SourceError(STALLED) from exc
                 except openai.APIConnectionError as exc:
                     raise SourceError(BROKEN_OFF) from exc
                 except openai.APIError as exc:
@@ -192,7 +189,9 @@ def _client() -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=conf.openai_api_key,
         base_url=conf.openai_base_url or None,
-        timeout=conf.openai_timeout_seconds,
+        # No read timeout: the model's silence, before or during its answer, is the stall
+        # watchdog's to end (one rule for every source), not a second timer's.
+        timeout=httpx2.Timeout(conf.openai_timeout_seconds, read=None),
         max_retries=conf.openai_max_retries,
         http_client=openai.DefaultAsyncHttpx2Client(verify=_ssl_context()),
     )

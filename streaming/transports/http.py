@@ -16,17 +16,16 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming import records
-from streaming.api.access import Caller, authenticate, require_session, session_for
+from streaming.api.access import Caller, authenticate, require_session
 from streaming.api.bodies import read_json_object, validate
 from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.event_ids import parse_event_id
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.api.responses import CancelAccepted, Check, Config, Health, Ready, SessionRecord
+from streaming.api.responses import Check, Config, Health, Ready
 from streaming.conf import conf
 from streaming.models import Transport
 from streaming.runs import shutdown
-from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
@@ -182,37 +181,6 @@ def last_event_id(request: HttpRequest) -> int:
     return parse_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
     )
-
-
-class SessionDetailView(ApiView):
-    """`GET /api/sessions/<uuid>`: one session's record."""
-
-    async def get(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-        """Return the session as JSON, or 404."""
-        try:
-            session = await session_for(await authenticate(request), session_id)
-        except ApiError as exc:
-            return exc.response()
-        return SessionRecord.of(session).response()
-
-
-class SessionCancelView(ApiView):
-    """`POST /api/sessions/<uuid>/cancel`: end a live stream, on whichever worker runs it."""
-
-    http_method_names = ["post", "options"]
-
-    async def post(self, request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-        """Send the cancel: 202, or 404 for an unknown session, 409 for one that ended."""
-        try:
-            await require_session(await authenticate(request), session_id)
-            outcome = await request_cancel(session_id)
-        except ApiError as exc:
-            return exc.response()
-        if outcome is CancelOutcome.NOT_FOUND:
-            return Refusal.NO_SESSION.error().response()
-        if outcome is CancelOutcome.ALREADY_ENDED:
-            return Refusal.ALREADY_ENDED.error().response()
-        return CancelAccepted(id=session_id).response(status=202)
 
 
 class HealthView(ApiView):

@@ -26,19 +26,20 @@ from streaming.api.responses import (
     ObserverLink,
     Ready,
     SessionRecord,
+    ThreadSessions,
 )
 from streaming.conf import AuthMode, conf
 from streaming.transports.http import ApiView
 from streaming.transports.openapi_access import access_refusals, guarded, security_schemes
-from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, event_stream, ref
+from streaming.transports.openapi_events import EVENT_SCHEMAS, Schema, event_stream, ref
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
 from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
 from streaming.transports.openapi_server import json_answer, operation, server_paths
+from streaming.transports.openapi_sessions import SESSION, SESSION_ID, session_paths
 
 API_VERSION = "0.1.0"
 
 
-SESSION_ID: Schema = {"name": "session_id", "in": "path", "required": True, "schema": UUID}
 EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID}
 LAST_EVENT_ID_HEADER: Schema = {
     "name": "Last-Event-ID",
@@ -48,8 +49,6 @@ LAST_EVENT_ID_HEADER: Schema = {
 }
 # A new stream may be refused for these (admission, or a failure while it opens).
 OPENING = (Refusal.CLIENT_AT_LIMIT, Refusal.AT_LIMIT, Refusal.SHUTTING_DOWN, Refusal.CANNOT_OPEN)
-# A session's endpoints; an id that is not a UUID is a path of no endpoint (`NOT_FOUND`).
-SESSION = (Refusal.NO_SESSION, Refusal.NOT_FOUND)
 
 
 def _stream_post(
@@ -98,33 +97,7 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
                 mode, "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
             )
         },
-        "/api/sessions/{session_id}": {
-            "parameters": [SESSION_ID],
-            "get": operation(
-                "getSession",
-                "sessions",
-                "One session's record",
-                **guarded(mode),
-                responses={
-                    "200": json_answer("The record.", SessionRecord),
-                    **refusals(*reader, *SESSION),
-                },
-            ),
-        },
-        "/api/sessions/{session_id}/cancel": {
-            "parameters": [SESSION_ID],
-            "post": operation(
-                "cancelSession",
-                "sessions",
-                "Cancel a live stream, on whichever worker runs it",
-                description="The stream ends with an `error` event, reason `cancelled`.",
-                **guarded(mode),
-                responses={
-                    "202": json_answer("The cancel was sent.", CancelAccepted),
-                    **refusals(*writer, *SESSION, Refusal.ALREADY_ENDED),
-                },
-            ),
-        },
+        **session_paths(mode),
         "/api/sessions/{session_id}/stream": {
             "parameters": [SESSION_ID],
             "get": operation(
@@ -212,7 +185,16 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
     }
 
 
-RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, Ready, ErrorBody)
+RESPONSE_MODELS = (
+    SessionRecord,
+    ThreadSessions,
+    CancelAccepted,
+    ObserverLink,
+    Config,
+    Health,
+    Ready,
+    ErrorBody,
+)
 
 
 def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:

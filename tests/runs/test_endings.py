@@ -26,6 +26,7 @@ def test_the_row_status_of_each_reason() -> None:
         EndReason.SLOW_CLIENT: Status.CANCELLED,
         EndReason.TIMEOUT: Status.TIMED_OUT,
         EndReason.ERROR: Status.FAILED,
+        EndReason.STALLED: Status.FAILED,
         EndReason.SERVER_SHUTDOWN: Status.INTERRUPTED,
         EndReason.WORKER_LOST: Status.INTERRUPTED,
     }
@@ -37,9 +38,10 @@ def test_final_frames_go_only_where_someone_listens() -> None:
         EndReason.USER_CANCEL,
         EndReason.TIMEOUT,
         EndReason.ERROR,
+        EndReason.STALLED,
         EndReason.SERVER_SHUTDOWN,
     }
-    assert sorted(FRAME_REASONS) == ["cancelled", "error", "shutdown", "timeout"]
+    assert sorted(FRAME_REASONS) == ["cancelled", "error", "shutdown", "stalled", "timeout"]
     assert not any(ENDINGS[r].frame for r in (EndReason.CLIENT_DISCONNECT, EndReason.SLOW_CLIENT))
 
 

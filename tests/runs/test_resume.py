@@ -234,12 +234,12 @@ async def test_a_run_on_another_worker_is_followed_before_its_events_reach_redis
         try:
             reader = await resume(str(session_id))
             assert reader.status == 200
-            mirror = redislog.RedisLogWriter(client, session_id)
+            mirror = redislog.RedisLogWriter(client, session_id, lambda: 0)
             mirror.add(to_frame(1, Event("message_chunk", {"content": "first"})))
             await mirror.close(EndReason.NONE)
             frames = parse(await reader.read_all())
         finally:
-            await client.delete(redislog.key(session_id))
+            await client.delete(redislog.key(session_id), redislog.progress_key(session_id))
 
     assert [(f.id, f.event, f.json()) for f in frames] == [
         ("1", "message_chunk", {"content": "first"})

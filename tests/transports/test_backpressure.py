@@ -111,12 +111,20 @@ async def record_when(
 async def dropped(
     tmp_path: Path, server: str, stalled_client: Callable[[LiveServer], Any]
 ) -> tuple[dict[str, Any], Any, bool, dict[str, Any], str]:
-    """Run a client that stops reading against `server` with a 1 s send bound and a 1 MiB log.
+    """Run a client that stops reading against `server` with a 1 s send bound, a 1 MiB log
+    and a 0.5 s stall watchdog.
 
     Return the session's final record, the client, whether the server dropped its
     connection, `/healthz` afterwards, and the server's log.
     """
-    env = bulk_env(tmp_path, STREAM_SEND_TIMEOUT_SECONDS="1", STREAM_LOG_MAX_BYTES=str(MIB))
+    env = bulk_env(
+        tmp_path,
+        STREAM_SEND_TIMEOUT_SECONDS="1",
+        STREAM_LOG_MAX_BYTES=str(MIB),
+        # Below the send bound: the run waits for its stuck reader longer than this, which
+        # the stall watchdog must not count (its source is not silent, its reader is).
+        STREAM_IDLE_TIMEOUT_SECONDS="0.5",
+    )
     with serve(env, tmp_path / "server.log", server) as live:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             stalled = stalled_client(live)

@@ -98,6 +98,10 @@ async def test_the_document_served_is_the_servers_modes() -> None:
     assert json.loads(await exchange.read_all()) == openapi_document("users")
 
 
+# What a path converter matches, as the document says it.
+PATH_SCHEMAS = {"uuid": {"type": "string", "format": "uuid"}, "str": {"type": "string"}}
+
+
 def test_every_route_is_documented_and_every_path_is_a_route() -> None:
     prefix, resolver = get_resolver().namespace_dict["streaming"]
     routes: dict[str, set[str]] = {}
@@ -108,10 +112,9 @@ def test_every_route_is_documented_and_every_path_is_a_route() -> None:
         assert isinstance(pattern, URLPattern)
         route = prefix + str(pattern.pattern)
         for converter, name in re.findall(r"<(\w+):(\w+)>", route):
-            assert converter == "uuid"
             documented = resolve(DOC["paths"][_openapi_path(route)])["parameters"]
             assert {"name": name, "in": "path", "required": True} | {
-                "schema": {"type": "string", "format": "uuid"}
+                "schema": PATH_SCHEMAS[converter]
             } in documented
         view = pattern.callback.view_class  # type: ignore[attr-defined]
         methods = {m for m in view.http_method_names if m != "options" and hasattr(view, m)}
@@ -185,6 +188,7 @@ def test_token_is_documented_where_the_views_check_it() -> None:
         ("/api/sessions/{session_id}/cancel", "post"),
         ("/api/sessions/{session_id}/stream", "get"),
         ("/api/sessions/{session_id}/observer-link", "post"),
+        ("/api/threads/{thread_id}/sessions", "get"),
     }
 
 
@@ -198,6 +202,7 @@ def test_token_is_documented_where_the_views_check_it() -> None:
         ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/cancel", True),
         ("GET", "/api/sessions/00000000-0000-0000-0000-000000000001/stream", True),
         ("POST", "/api/sessions/00000000-0000-0000-0000-000000000001/observer-link", True),
+        ("GET", "/api/threads/00000000-0000-0000-0000-000000000001/sessions", True),
         ("GET", "/api/config", False),
         ("GET", "/healthz", False),
         ("GET", "/api/openapi.json", False),
@@ -210,10 +215,9 @@ async def test_views_check_the_token_where_documented(
     await exchange.read_all()
     assert (exchange.status == 401) is guarded
     if guarded:
+        template = "{thread_id}" if path.startswith("/api/threads/") else "{session_id}"
         assert_documented(
-            exchange,
-            path.replace("00000000-0000-0000-0000-000000000001", "{session_id}"),
-            method.lower(),
+            exchange, path.replace("00000000-0000-0000-0000-000000000001", template), method.lower()
         )
 
 
@@ -383,6 +387,28 @@ async def test_a_session_cancelled_and_resumed_answers_as_documented(
     assert frames[-1].json()["reason"] == "cancelled"
     resumed = assert_documented(replay, "/api/sessions/{session_id}/stream", "get")
     assert [f.id for f in resumed] == ["2"]
+
+
+async def test_a_threads_sessions_and_a_cancel_that_waits_answer_as_documented(
+    probe: Probe, use_source
+) -> None:
+    use_source("IdleSource")
+    stream = await post_json("/api/chat/stream", {"thread_id": "doc-thread"})
+    await stream.read_until(b"id: 1\n")
+    session_path = f"/api/sessions/{stream.headers['x-stream-session-id']}"
+
+    listed = await request("GET", "/api/threads/doc-thread/sessions")
+    await listed.read_all()
+    waited = await request("POST", f"{session_path}/cancel", query="wait=5")
+    await waited.read_all()
+    await stream.read_all()
+
+    thread = "/api/threads/{thread_id}/sessions"
+    [running] = assert_documented(listed, thread, "get")["sessions"]
+    assert (running["status"], running["last_event_id"]) == ("running", 1)
+    assert waited.status == 200
+    final = assert_documented(waited, "/api/sessions/{session_id}/cancel", "post")
+    assert (final["status"], final["end_reason"]) == ("cancelled", "user_cancel")
 
 
 async def test_unknown_and_forgotten_sessions_answer_as_documented() -> None:

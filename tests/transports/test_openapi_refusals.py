@@ -39,6 +39,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     failure: str = ""  # "shutdown": the server shuts down; "database": recording fails
     link: str = ""  # an observer link in the query: "valid", "expired" or "forged"
+    query: str = ""
 
     @property
     def id(self) -> str:
@@ -58,6 +59,7 @@ SESSIONS = [
     ("POST", "/api/sessions/{session_id}/observer-link"),
 ]
 OBSERVE = "/api/sessions/{session_id}/observe"
+THREAD = "/api/threads/{thread_id}/sessions"
 CASES = [
     *(
         case
@@ -85,6 +87,10 @@ CASES = [
         ]
     ),
     Case("POST", "/api/sessions/{session_id}/cancel", Refusal.ALREADY_ENDED, session="ended"),
+    Case("POST", "/api/sessions/{session_id}/cancel", Refusal.BAD_WAIT, query="wait=61"),
+    Case("GET", THREAD, Refusal.BAD_TOKEN, settings={"STREAM_API_TOKEN": "s3cret"}),
+    Case("GET", THREAD, Refusal.SIGN_IN, settings=USERS),
+    Case("GET", THREAD, Refusal.BAD_LIMIT, query="limit=0"),
     *(
         Case("POST", path, Refusal.CSRF_FAILED, settings=USERS, failure="cookie")
         for path in (
@@ -152,7 +158,7 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
     headers = {"content-type": "application/json", **case.headers} if raw else case.headers
     if case.failure == "cookie":  # signed in, but without the CSRF header
         headers = {**headers, "cookie": await sync_to_async(signed_in_cookie)()}
-    query = ""
+    query = case.query
     if case.link == "forged":
         query = "link=eyJlIjo5OTk5OTk5OTk5fQ:forged"
     elif case.link:
@@ -162,7 +168,7 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
     with override_settings(**case.settings):
         exchange = await request(
             case.method,
-            case.path.replace("{session_id}", session),
+            case.path.replace("{session_id}", session).replace("{thread_id}", "refusals"),
             body=raw,
             headers=headers,
             query=query,
