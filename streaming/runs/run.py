@@ -26,8 +26,9 @@ from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
-from streaming.runs.readers import Comment, Output, reader_connection
+from streaming.runs.readers import Comment, Output, reader_gone
 from streaming.runs.registry import live_runs
+from streaming.runs.threads import ThreadHold
 from streaming.sources.base import Event, SourceError
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ class StreamRun:
         on_disconnect: OnDisconnect = "cancel",
         transport: str = "",
         source: str = "",
+        hold: ThreadHold | None = None,
     ) -> None:
         self.session_id = session_id
+        self.hold = hold  # its thread, held until its row is final
         self.tags = StreamTags(str(session_id), thread_id, str(kind), transport, source)
         self.observed = RunObservation(self.tags)
         self.on_disconnect = on_disconnect
@@ -159,27 +162,29 @@ class StreamRun:
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and self.on_disconnect == "cancel":
-                await self.stop(_reader_gone())
+                await self.stop(reader_gone(shutting_down=shutdown.in_progress()))
             raise
         else:
             self._readers -= 1
 
-    def cancel_requested(self) -> None:
-        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket)."""
-        logger.info("Stream %s: cancel requested", self.session_id)
-        self.request_stop(EndReason.USER_CANCEL)
+    def cancel_requested(self, reason: EndReason = EndReason.USER_CANCEL) -> None:
+        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket), or
+        for `reason` (a newer run on its thread superseding it)."""
+        told = "cancel requested" if reason is EndReason.USER_CANCEL else reason.label
+        logger.info("Stream %s: %s", self.session_id, told)
+        self.request_stop(reason)
 
     async def _listen(self, subscription: control.CancelSubscription) -> None:
         while True:
             try:
-                await subscription.wait()
+                reason = await subscription.wait()
                 break
             except Exception as exc:
                 # A passing channel-layer fault (Redis timing out under load) must not
                 # leave the stream deaf to cancels: listen again after a short pause.
                 logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
-        self.cancel_requested()
+        self.cancel_requested(reason)
 
     async def _drive(self) -> None:
         reason, error, public = EndReason.NONE, "", None
@@ -268,6 +273,8 @@ class StreamRun:
                 self._append(self._error_event(frame))
             self.log.close(reason)
             self.observed.ended(reason, delivered)
+            if self.hold is not None:  # The row is final (or left to the sweep): free the thread.
+                await records.survive_cancel(self.hold.release())
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:
@@ -288,13 +295,3 @@ class StreamRun:
                 self.session_id,
                 conf.cancel_grace_seconds,
             )
-
-
-def _reader_gone() -> EndReason:
-    """Return why the last reader of a run went away."""
-    if shutdown.in_progress():
-        return EndReason.SERVER_SHUTDOWN
-    connection = reader_connection.get()
-    if connection is not None and connection.stalled:
-        return EndReason.SLOW_CLIENT
-    return EndReason.CLIENT_DISCONNECT
