@@ -249,6 +249,7 @@ def test_cancelled_view_summarises_the_last_day_and_week(admin_client: Client) -
             f"{day(timedelta(hours=30))}: 1 client disconnected",
             f"{day(timedelta(days=2))}: 1 deadline passed",
             f"{day(timedelta(days=3))}: 1 cancelled by a user",
+            f"{day(timedelta(days=4))}: 1 superseded by a newer run",
             f"{day(timedelta(days=10))}: 1 worker lost",
         ]
     )
