@@ -33,6 +33,8 @@ QUESTION = {
 }
 SUPERSEDED = "A newer request on this thread replaced this stream."
 LIVE = ("queued", "running")
+# How a run whose client hung up ends, by its on_disconnect.
+ENDED_BY = {"cancel": ("cancelled", "client_disconnect"), "continue": ("completed", "")}
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Deployment:
 def _env(tmp: Any, **overrides: str) -> dict[str, str]:
     return server_env(
         tmp,
-        STREAM_DEMO_DELAY_MS="40",  # an auto-accepted demo chat: 30+ events, over a second
+        STREAM_DEMO_DELAY_MS="10",  # an auto-accepted demo chat: some 300 events, 3 s
         STREAM_HEARTBEAT_SECONDS="0.2",  # a queued stream shows its pings soon
         STREAM_MAX_STREAMS_PER_CLIENT="1000",
         **overrides,
@@ -128,7 +130,7 @@ async def test_on_disconnect_per_request_over_sse(
         await read_events(response.aiter_bytes(), b"", 2)
     record = await final_record(second, session_id)
 
-    expected = ("cancelled", "client_disconnect") if on_disconnect == "cancel" else ("completed", "")
+    expected = ENDED_BY[on_disconnect]
     assert (record["status"], record["end_reason"]) == expected
     if on_disconnect == "continue":  # the run went on: a resume gets all of it
         whole = parse((await second.get(f"/api/sessions/{session_id}/stream")).content)
@@ -153,7 +155,7 @@ async def test_on_disconnect_per_request_for_prose_and_websocket(
         ws_id = json.loads(await ws.recv())["session_id"]
         assert json.loads(await ws.recv())["type"] == "event"
 
-    expected = ("cancelled", "client_disconnect") if on_disconnect == "cancel" else ("completed", "")
+    expected = ENDED_BY[on_disconnect]
     for session_id in (prose_id, ws_id):
         record = await final_record(second, session_id)
         assert (record["status"], record["end_reason"]) == expected

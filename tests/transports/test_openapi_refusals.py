@@ -191,7 +191,8 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
         body = json.loads(await exchange.read_all())
 
     extra = {"session_id": EXAMPLE_SESSION} if case.refusal is Refusal.THREAD_BUSY else {}
-    assert (exchange.status, body) == (case.refusal.status, {"detail": case.refusal.detail, **extra})
+    expected = {"detail": case.refusal.detail, **extra}
+    assert (exchange.status, body) == (case.refusal.status, expected)
     with override_settings(**case.settings):
         operation = DOC()["paths"][case.path][case.method.lower()]  # the mode's document
     documented = operation["responses"][str(exchange.status)]
