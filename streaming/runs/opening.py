@@ -16,9 +16,10 @@ from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import MultitaskStrategy, conf
-from streaming.models import EndReason, Kind, Status, Transport
+from streaming.models import EndReason, Kind, Transport
 from streaming.observe import metrics
 from streaming.runs import redislog, shutdown
+from streaming.runs.endings import LIVE_STATUSES
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
@@ -108,7 +109,7 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
     session = await records.get_session(session_id)
     if session is None:
         raise Refusal.NO_SESSION.error()
-    if in_redis is not None and session.status == Status.RUNNING:
+    if in_redis is not None and session.status in LIVE_STATUSES:
         # Live on another worker whose mirror has not written its first events yet:
         # follow it in Redis from the start (the read waits for them).
         return in_redis

@@ -28,7 +28,7 @@ from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
 from streaming.runs.readers import Comment, Output, reader_gone
 from streaming.runs.registry import live_runs
-from streaming.runs.threads import ThreadHold
+from streaming.runs.threads import ThreadHold, free_thread
 from streaming.sources.base import Event, SourceError
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class StreamRun:
                     error=error,
                 )
             )
+            await free_thread(self.hold)  # before the readers see the end: the next one may run
         except Exception as exc:
             # The stream still ends for its readers; the stale-session sweep ends the row.
             logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
@@ -273,8 +274,7 @@ class StreamRun:
                 self._append(self._error_event(frame))
             self.log.close(reason)
             self.observed.ended(reason, delivered)
-            if self.hold is not None:  # The row is final (or left to the sweep): free the thread.
-                await records.survive_cancel(self.hold.release())
+            await free_thread(self.hold)  # if the write failed or was cancelled (once only)
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
@@ -151,12 +152,15 @@ class ThreadHold:
         self._holds = _holds()
         self._keeper: asyncio.Task[None] | None = None
         self._poll = POLL_FIRST_SECONDS
+        self._released = False
 
     async def take(self) -> uuid.UUID | None:
         """Take the thread if it is free (None), else return the session that holds it."""
         holder = await self._holds.take(self.key, self.session_id)
         if holder is None and self._keeper is None and isinstance(self._holds, _RedisHolds):
-            self._keeper = asyncio.create_task(self._keep(), name=f"thread-hold-{self.session_id}")
+            self._keeper = asyncio.create_task(
+                self._keep(), name=f"thread-hold-{self.session_id}", context=contextvars.Context()
+            )
         return holder
 
     async def freed(self, *, at_most: float | None = None) -> None:
@@ -166,12 +170,17 @@ class ThreadHold:
         await self._holds.freed(self.key, max(0.0, wait))
 
     async def release(self) -> None:
-        """Free the thread if this run holds it (never raises: the TTL frees it otherwise)."""
+        """Free the thread if this run holds it (bounded, never raises: the TTL frees it
+        otherwise)."""
+        if self._released:
+            return
+        self._released = True
         if self._keeper is not None:
             self._keeper.cancel()
         try:
-            await self._holds.release(self.key, self.session_id)
-        except (redis.RedisError, OSError) as exc:
+            async with asyncio.timeout(conf.cancel_grace_seconds):
+                await self._holds.release(self.key, self.session_id)
+        except (redis.RedisError, OSError, TimeoutError) as exc:
             logger.warning("Stream %s: could not free its thread (%s)", self.session_id, exc)
 
     async def _keep(self) -> None:
@@ -183,6 +192,12 @@ class ThreadHold:
                     return
             except (redis.RedisError, OSError) as exc:  # Retried at the next beat.
                 logger.warning("Stream %s: could not refresh its thread (%s)", self.session_id, exc)
+
+
+async def free_thread(hold: ThreadHold | None) -> None:
+    """Free a run's thread once its row is final (even if this task is cancelled meanwhile)."""
+    if hold is not None:
+        await records.survive_cancel(hold.release())
 
 
 async def admit_to_thread(hold: ThreadHold, strategy: MultitaskStrategy) -> bool:
