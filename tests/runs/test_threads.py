@@ -12,12 +12,13 @@ from streaming.models import EndReason, Status, StreamSession
 from streaming.runs.threads import ThreadHold, thread_key
 from tests.support import services
 from tests.support.asgi import post_json
+from tests.support.sources import Probe
 from tests.support.sseparse import parse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_a_queued_stream_is_bound_by_the_deadline(use_source) -> None:
+async def test_a_queued_stream_is_bound_by_the_deadline(probe: Probe, use_source) -> None:
     use_source("IdleSource")
     # A run elsewhere holds the thread and never lets go.
     holder = ThreadHold(thread_key(None, "stuck"), uuid.uuid4())
@@ -38,7 +39,7 @@ async def test_a_queued_stream_is_bound_by_the_deadline(use_source) -> None:
     assert (session.status, session.end_reason) == (Status.TIMED_OUT, EndReason.TIMEOUT)
 
 
-async def test_an_ended_run_frees_its_thread_for_the_next(use_source) -> None:
+async def test_an_ended_run_frees_its_thread_for_the_next(probe: Probe, use_source) -> None:
     use_source("IdleSource")
     request = {"thread_id": "again", "multitask_strategy": "reject"}
     first = await post_json("/api/chat/stream", request)
@@ -87,3 +88,24 @@ async def test_of_holds_taken_together_exactly_one_wins(redis_holds: None) -> No
     [winner] = [hold for hold, holder in zip(holds, holders, strict=True) if holder is None]
     assert {holder for holder in holders if holder is not None} == {winner.session_id}
     await winner.release()
+
+
+async def test_the_record_keeps_the_policy_that_applied() -> None:
+    with override_settings(STREAM_MULTITASK_STRATEGY="enqueue", STREAM_DEMO_DELAY_MS=0):
+        chat = await post_json("/api/chat/stream", {})
+        prose = await post_json(
+            "/api/prose/generate", {"prompt": "x", "option": "fix", "on_disconnect": "continue"}
+        )
+        await chat.read_all()
+        await prose.read_all()
+    rows = StreamSession.objects.filter(
+        pk__in=[chat.headers["x-stream-session-id"], prose.headers["x-stream-session-id"]]
+    )
+    params = {row.kind: row.request_params async for row in rows}
+
+    assert (params["chat"]["on_disconnect"], params["chat"]["multitask_strategy"]) == (
+        "cancel",
+        "enqueue",
+    )
+    assert params["prose"]["on_disconnect"] == "continue"
+    assert "multitask_strategy" not in params["prose"]
