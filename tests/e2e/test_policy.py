@@ -276,6 +276,32 @@ async def test_interrupt_ends_the_live_run_superseded_then_runs_the_new_one(
     assert new_record["started_at"] >= old_record["ended_at"]
 
 
+async def test_interrupt_tells_a_websocket_reader_its_run_was_superseded(
+    deployment: Deployment, clients: tuple[httpx.AsyncClient, ...]
+) -> None:
+    _, second = clients
+    thread = new_thread()
+    start = {"type": "chat.start", "request": {**QUESTION, "thread_id": thread}}
+    async with websockets.connect(deployment.first.url.replace("http", "ws") + "/ws/stream/") as ws:
+        await ws.send(json.dumps(start))
+        old_id = json.loads(await ws.recv())["session_id"]
+        assert json.loads(await ws.recv())["type"] == "event"
+        # The default strategy: interrupt.
+        async with second.stream("POST", "/api/chat/stream", json=start["request"]) as new:
+            messages = [json.loads(await ws.recv())]
+            while messages[-1]["type"] != "end":
+                messages.append(json.loads(await ws.recv()))
+            new_body = b"".join([chunk async for chunk in new.aiter_bytes()])
+    old_record = await final_record(second, old_id)
+
+    assert messages[-2]["event"] == "error"
+    final = {"thread_id": thread, "error": SUPERSEDED, "reason": "superseded"}
+    assert messages[-2]["data"] == final
+    assert messages[-1] == {"type": "end", "status": "cancelled", "reason": "superseded"}
+    assert (old_record["status"], old_record["end_reason"]) == ("cancelled", "superseded")
+    assert parse(new_body)[-1].json()["agent"] == "reporter"
+
+
 async def test_enqueue_opens_at_once_queued_then_runs_when_the_live_run_ends(
     clients: tuple[httpx.AsyncClient, ...],
 ) -> None:
