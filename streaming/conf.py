@@ -17,6 +17,8 @@ T = TypeVar("T")
 
 OnDisconnect = Literal["cancel", "continue"]
 ON_DISCONNECT_CHOICES: tuple[OnDisconnect, ...] = ("cancel", "continue")
+MultitaskStrategy = Literal["interrupt", "reject", "enqueue"]
+MULTITASK_CHOICES: tuple[MultitaskStrategy, ...] = ("interrupt", "reject", "enqueue")
 AuthMode = Literal["open", "token", "users"]
 AUTH_CHOICES: tuple[AuthMode, ...] = ("open", "token", "users")
 
@@ -56,6 +58,13 @@ def _on_disconnect(value: Any) -> OnDisconnect:
     if value not in ON_DISCONNECT_CHOICES:
         raise ValueError(f"{value!r} is not one of {', '.join(ON_DISCONNECT_CHOICES)}")
     return cast(OnDisconnect, value)
+
+
+def _multitask(value: Any) -> MultitaskStrategy:
+    # Strict: a typo must never act as one of the three (check streaming.E011 names it first).
+    if value not in MULTITASK_CHOICES:
+        raise ValueError(f"{value!r} is not one of {', '.join(MULTITASK_CHOICES)}")
+    return cast(MultitaskStrategy, value)
 
 
 def _auth_mode(value: Any) -> AuthMode:
@@ -106,6 +115,14 @@ class StreamingSettings:
         _on_disconnect,
         "What a client disconnect does to its run: `cancel` it or let it `continue`.",
         choices=ON_DISCONNECT_CHOICES,
+    )
+    multitask_strategy = Setting(
+        "STREAM_MULTITASK_STRATEGY",
+        "interrupt",
+        _multitask,
+        "What a chat request on a thread with a live run does: `interrupt` that run, `reject` "
+        "the request (409), or `enqueue` it until that run ends.",
+        choices=MULTITASK_CHOICES,
     )
     chat_source = Setting("STREAM_CHAT_SOURCE", "demo", str, "The chat stream's source.")
     prose_source = Setting("STREAM_PROSE_SOURCE", "demo", str, "The prose stream's source.")

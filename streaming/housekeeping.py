@@ -12,26 +12,27 @@ from django.utils import timezone
 
 from streaming.conf import conf
 from streaming.models import EndReason, Status, StreamSession
+from streaming.runs.endings import LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PRUNE_DAYS = 30
 DEFAULT_PRUNE_BATCH = 1000
-FINAL_STATUSES = [status for status in Status if status != Status.RUNNING]
+FINAL_STATUSES = [status for status in Status if status not in LIVE_STATUSES]
 
 
 def sweep_stale_sessions(*, stale_after: float | None = None) -> int:
-    """Mark running rows without a recent heartbeat `interrupted/worker_lost`; return how many.
+    """Mark live rows without a recent heartbeat `interrupted/worker_lost`; return how many.
 
     Live workers refresh `heartbeat_at` of their running rows every
     STREAM_ROW_HEARTBEAT_SECONDS; a row older than STREAM_STALE_AFTER_SECONDS lost its
-    worker. One UPDATE, guarded by `status=running`: a stream that ends meanwhile keeps its
-    own final state.
+    worker. One UPDATE, guarded by a live status (queued or running): a stream that ends
+    meanwhile keeps its own final state.
     """
     seconds = conf.stale_after_seconds if stale_after is None else stale_after
     now = timezone.now()
     swept = StreamSession.objects.filter(
-        status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=seconds)
+        status__in=LIVE_STATUSES, heartbeat_at__lt=now - timedelta(seconds=seconds)
     ).update(
         status=EndReason.WORKER_LOST.status,
         end_reason=EndReason.WORKER_LOST,

@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.runs.endings import LIVE_STATUSES
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -85,7 +86,8 @@ def _statements(vendor: str) -> tuple[str, str]:
     columns = ", ".join(quote(field.column) for field in _FIELDS.values())
     marks = ", ".join(["%s"] * len(_FIELDS))
     assignments = ", ".join(f"{quote(_FIELDS[name].column)} = %s" for name in _FINAL_FIELDS)
-    where = f"{quote(_FIELDS['id'].column)} = %s AND {quote(_FIELDS['status'].column)} = %s"
+    live = ", ".join(["%s"] * len(LIVE_STATUSES))
+    where = f"{quote(_FIELDS['id'].column)} = %s AND {quote(_FIELDS['status'].column)} IN ({live})"
     return (
         f"INSERT INTO {table} ({columns}) VALUES ({marks})",
         f"UPDATE {table} SET {assignments} WHERE {where}",
@@ -107,16 +109,18 @@ def open_session(
     client_address: str | None,
     user_agent: str,
     owner_id: int | None = None,
+    session_id: uuid.UUID | None = None,
+    queued: bool = False,
 ) -> uuid.UUID:
-    """Create the `running` row of a new stream and return its id."""
+    """Create the `running` (or `queued`) row of a new stream and return its id."""
     now = timezone.now()
-    session_id = uuid.uuid4()
+    session_id = session_id or uuid.uuid4()
     values = {
         "id": session_id,
         "kind": kind,
         "transport": transport,
         "thread_id": thread_id,
-        "status": Status.RUNNING,
+        "status": Status.QUEUED if queued else Status.RUNNING,
         "end_reason": EndReason.NONE,
         "started_at": now,
         "ended_at": None,
@@ -145,7 +149,7 @@ def finish_session(
     last_event_id: int,
     error: str = "",
 ) -> bool:
-    """Record how a running stream ended; return False if it had already ended."""
+    """Record how a live stream ended; return False if it had already ended."""
     now = timezone.now()
     values = {
         "status": reason.status,
@@ -157,7 +161,7 @@ def finish_session(
         "error": error,
     }
     params = [_adapt(name, values[name]) for name in _FINAL_FIELDS]
-    params += [_adapt("id", session_id), _adapt("status", Status.RUNNING)]
+    params += [_adapt("id", session_id), *(_adapt("status", s) for s in LIVE_STATUSES)]
     _, update = _statements(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(update, params)
@@ -167,12 +171,22 @@ def finish_session(
 
 @in_records_thread
 def touch_sessions(session_ids: list[uuid.UUID]) -> int:
-    """Mark the running rows of live streams as alive now."""
+    """Mark the rows of live streams (queued or running) as alive now."""
     if not session_ids:
         return 0
-    return StreamSession.objects.filter(pk__in=session_ids, status=Status.RUNNING).update(
+    return StreamSession.objects.filter(pk__in=session_ids, status__in=LIVE_STATUSES).update(
         heartbeat_at=timezone.now()
     )
+
+
+@in_records_thread
+def start_queued(session_id: uuid.UUID) -> bool:
+    """Mark a queued stream running (its turn came); return False if it is not queued."""
+    now = timezone.now()
+    updated = StreamSession.objects.filter(pk=session_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, heartbeat_at=now
+    )
+    return updated == 1
 
 
 @in_records_thread

@@ -99,6 +99,8 @@ def test_langgraph_path_whose_module_is_missing(setting: str) -> None:
     [
         ({"STREAM_ON_DISCONNECT": "contine"}, ["streaming.E011"]),
         ({"STREAM_AUTH": "user"}, ["streaming.E011"]),
+        ({"STREAM_MULTITASK_STRATEGY": "queue"}, ["streaming.E011"]),
+        ({"STREAM_MULTITASK_STRATEGY": "enqueue"}, []),
         ({"STREAM_AUTH": "token"}, ["streaming.E014"]),
         ({"STREAM_AUTH": "token", "STREAM_API_TOKEN": "s3cret"}, []),
         ({"STREAM_AUTH": "users"}, []),
@@ -138,6 +140,13 @@ def test_an_unknown_on_disconnect_says_what_is_allowed() -> None:
         [message] = [m for m in run_checks() if m.id == "streaming.E011"]
     assert message.msg == "STREAM_ON_DISCONNECT is 'contine'."
     assert message.hint == "Use one of: cancel, continue."
+
+
+def test_an_unknown_multitask_strategy_says_what_is_allowed() -> None:
+    with override_settings(STREAM_MULTITASK_STRATEGY="Interrupt"):
+        [message] = [m for m in run_checks() if m.id == "streaming.E011"]
+    assert message.msg == "STREAM_MULTITASK_STRATEGY is 'Interrupt'."
+    assert message.hint == "Use one of: interrupt, reject, enqueue."
 
 
 def test_the_server_refuses_to_start_with_an_invalid_setting() -> None:

@@ -49,6 +49,21 @@ def test_sweep_ends_only_running_rows_with_stale_heartbeats() -> None:
     assert row(cancelled) == ("cancelled", "user_cancel", True)
 
 
+def test_sweep_ends_stale_queued_rows_and_prune_keeps_live_ones() -> None:
+    now = timezone.now()
+    stale = make_session(reason=None, status="queued", heartbeat_at=now - timedelta(seconds=90))
+    waiting = make_session(reason=None, status="queued", heartbeat_at=now - timedelta(seconds=10))
+    old_waiting = make_session(ago=timedelta(days=31), reason=None, status="queued")
+    StreamSession.objects.filter(pk=old_waiting.pk).update(heartbeat_at=now)
+
+    assert sweep_stale_sessions(stale_after=60) == 1
+    assert prune_sessions(days=30) == 0
+
+    assert row(stale) == ("interrupted", "worker_lost", True)
+    assert row(waiting) == ("queued", "", False)
+    assert row(old_waiting) == ("queued", "", False)
+
+
 @override_settings(STREAM_ROW_HEARTBEAT_SECONDS=10, STREAM_HEARTBEAT_SECONDS=1)
 def test_sweep_default_threshold_is_two_row_heartbeats() -> None:
     now = timezone.now()

@@ -88,6 +88,7 @@ def test_anonymous_visitors_get_no_admin_link(client: Client) -> None:
     assert config["tokenRequired"] is False
     assert config["endReasons"] == {
         "": "none",
+        "superseded": "superseded by a newer run",
         "client_disconnect": "client disconnected",
         "slow_client": "client stopped reading",
         "user_cancel": "cancelled by a user",

@@ -19,9 +19,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from streaming.admin import summary as admin_summary
-from streaming.models import CancelledSession, Status, StreamSession
+from streaming.models import CancelledSession, StreamSession
 from streaming.runs.cancel import CancelOutcome, request_cancel
-from streaming.runs.endings import STOPPED_REASONS
+from streaming.runs.endings import LIVE_STATUSES, STOPPED_REASONS
 
 _Session = TypeVar("_Session", bound=StreamSession)
 
@@ -177,7 +177,7 @@ class StreamSessionAdmin(_SessionListAdmin[StreamSession]):
     def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[StreamSession]) -> None:
         """Send a cancel to each selected running session, on whichever worker runs it."""
         selected = queryset.count()
-        running = list(queryset.filter(status=Status.RUNNING).values_list("pk", flat=True))
+        running = list(queryset.filter(status__in=LIVE_STATUSES).values_list("pk", flat=True))
         outcomes = async_to_sync(_cancel_all)(running)
         sent = outcomes.count(CancelOutcome.SENT)
         parts = [

@@ -25,16 +25,33 @@ RETRY_AFTER = "Retry-After"
 class ApiError(Exception):
     """A request refused before anything streams: an HTTP status and a JSON `detail`."""
 
-    def __init__(self, status: int, detail: Any, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        body: ErrorBody | None = None,
+    ) -> None:
         super().__init__(detail)
         metrics.REFUSALS.labels(str(status)).inc()
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+        self.body = body  # the answer, where a refusal adds fields beside `detail`
+
+    def extra(self) -> dict[str, Any]:
+        """Return the fields of the answer beside `detail` (what a refusal adds to it)."""
+        if self.body is None:
+            return {}
+        fields: dict[str, Any] = self.body.model_dump(mode="json")
+        del fields["detail"]
+        return fields
 
     def response(self) -> JsonResponse:
         """Return the answer a client gets: `{"detail": ...}` with the status."""
-        response = ErrorBody(detail=self.detail).response(status=self.status, headers=self.headers)
+        body = self.body or ErrorBody(detail=self.detail)
+        response = body.response(status=self.status, headers=self.headers)
         if self.status >= 500:
             # A refusal the server chose (at its limit, restarting, or a dependency failing,
             # which is logged where it failed): a warning, not an error for Django to log.
@@ -71,6 +88,12 @@ class Refusal(enum.Enum):
     LINK_INVALID = (401, "This observer link is not valid.", False)
     LINK_EXPIRED = (410, "This observer link has expired.", False)
     ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
+    THREAD_BUSY = (
+        409,
+        "This thread has a live run (`session_id`); wait for it to end, cancel it, or send "
+        "multitask_strategy `interrupt` or `enqueue`.",
+        False,
+    )
     NOT_KEPT = (410, "The events of this session are no longer kept.", False)
     BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)
     BAD_LIMIT = (422, "limit must be an integer from 1 to 100.", False)
@@ -79,6 +102,11 @@ class Refusal(enum.Enum):
     AT_LIMIT = (503, "The server is at its limit of live streams; retry later.", True)
     SHUTTING_DOWN = (503, "The server is restarting; retry later.", True)
     CANNOT_OPEN = (503, "The server cannot open streams right now.", True)
+    THREAD_NOT_FREED = (
+        503,
+        "The thread's live run did not stop in time to be replaced; retry later.",
+        True,
+    )
 
     @property
     def status(self) -> int:
@@ -95,9 +123,14 @@ class Refusal(enum.Enum):
         """Whether the answer carries `Retry-After`."""
         return bool(self.value[2])
 
-    def error(self, headers: dict[str, str] | None = None) -> ApiError:
-        """Return this refusal as an ApiError to raise (with `Retry-After` where it applies)."""
+    def error(
+        self, headers: dict[str, str] | None = None, *, body: ErrorBody | None = None
+    ) -> ApiError:
+        """Return this refusal as an ApiError to raise (with `Retry-After` where it applies).
+
+        `body` is the answer when the refusal carries fields beside its `detail`.
+        """
         headers = dict(headers or {})
         if self.retry_later:
             headers[RETRY_AFTER] = str(conf.retry_after_seconds)
-        return ApiError(self.status, self.detail, headers=headers)
+        return ApiError(self.status, self.detail, headers=headers, body=body)

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from streaming.conf import MultitaskStrategy, OnDisconnect
+
 DEFAULT_THREAD_ID = "__default__"
 
 MAX_TEXT = 100_000
@@ -29,6 +31,16 @@ class Schema(BaseModel):
     """Ignore unknown fields, as deer-flow does."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class RunPolicy(Schema):
+    """The run policy a stream request may carry (beyond deer-flow's fields)."""
+
+    on_disconnect: OnDisconnect | None = Field(
+        None,
+        description="What the client going away does to the run: `cancel` it, or let it "
+        "`continue` (it can be resumed). Absent or null: STREAM_ON_DISCONNECT.",
+    )
 
 
 class ReportStyle(StrEnum):
@@ -70,7 +82,7 @@ class Resource(Schema):
     description: Annotated[str, StringConstraints(max_length=4096)] | None = ""
 
 
-class ChatRequest(Schema):
+class ChatRequest(RunPolicy):
     """Body of `POST /api/chat/stream` (deer-flow's ChatRequest)."""
 
     messages: Annotated[list[ChatMessage], Field(max_length=MAX_ITEMS)] = []
@@ -95,6 +107,13 @@ class ChatRequest(Schema):
     enable_clarification: bool | None = None
     max_clarification_rounds: Annotated[int, Field(ge=0, le=20)] | None = None
     interrupt_before_tools: Annotated[list[ShortText], Field(max_length=50)] = []
+    multitask_strategy: MultitaskStrategy | None = Field(
+        None,
+        description="What this request does when its thread has a live run: `interrupt` it "
+        "(it ends cancelled, reason `superseded`), `reject` this request (409), or `enqueue` "
+        "this one until it ends (its record says `queued`). Absent or null: "
+        "STREAM_MULTITASK_STRATEGY.",
+    )
 
     # The body's fields that deer-flow does not define, set aside for a source that reads
     # parameters of its own (the benchmark's synthetic source). Private: never stored in
@@ -134,8 +153,11 @@ class ChatRequest(Schema):
 ProseOption = Literal["continue", "improve", "shorter", "longer", "fix", "zap"]
 
 
-class ProseRequest(Schema):
-    """Body of `POST /api/prose/generate` (deer-flow's GenerateProseRequest)."""
+class ProseRequest(RunPolicy):
+    """Body of `POST /api/prose/generate` (deer-flow's GenerateProseRequest).
+
+    A prose request has no thread, so no `multitask_strategy`: each one is a run of its own.
+    """
 
     prompt: LongText
     option: ProseOption

@@ -50,6 +50,12 @@ class ErrorBody(Answer):
     )
 
 
+class ThreadBusy(ErrorBody):
+    """A refused request on a thread that has a live run, naming that run's session."""
+
+    session_id: uuid.UUID = Field(description="The thread's live session.")
+
+
 class SessionRecord(Answer):
     """One stream's record; fields may be added, these keep their names."""
 
@@ -57,7 +63,10 @@ class SessionRecord(Answer):
     kind: Kind = Field(description="Which stream it serves.")
     transport: Transport = Field(description="How its client was connected.")
     thread_id: str = Field(description="deer-flow's thread id; empty for prose.")
-    status: Status = Field(description="Where the session is in its life.")
+    status: Status = Field(
+        description="Where the session is in its life: `queued` while it waits for its "
+        "thread's live run to end (multitask_strategy `enqueue`), then `running`, then final."
+    )
     end_reason: EndReason = Field(description="Why it ended; empty if it runs or completed.")
     started_at: Timestamp = Field(description="When the request was admitted.")
     ended_at: Timestamp | None = Field(description="When it ended; null while it runs.")

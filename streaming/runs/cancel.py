@@ -17,7 +17,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from streaming import records
-from streaming.models import Status
+from streaming.runs.endings import LIVE_STATUSES, EndReason
 from streaming.runs.registry import find_live_run
 
 logger = logging.getLogger(__name__)
@@ -38,17 +38,20 @@ def group_name(session_id: uuid.UUID) -> str:
     return f"stream.{session_id.hex}"
 
 
-async def request_cancel(session_id: uuid.UUID) -> CancelOutcome:
-    """Ask the live run of `session_id` to end as cancelled by a user."""
+async def request_cancel(
+    session_id: uuid.UUID, *, reason: EndReason = EndReason.USER_CANCEL
+) -> CancelOutcome:
+    """Ask the live run of `session_id` to end as cancelled: by a user, or for `reason`
+    (a newer run superseding it)."""
     session = await records.get_session(session_id)
     if session is None:
         return CancelOutcome.NOT_FOUND
-    if session.status != Status.RUNNING:
+    if session.status not in LIVE_STATUSES:
         return CancelOutcome.ALREADY_ENDED
     if needs_layer():
-        await _layer().group_send(group_name(session_id), {"type": CANCEL})
+        await _layer().group_send(group_name(session_id), {"type": CANCEL, "reason": reason})
     else:
-        _cancel_here(session_id)
+        _cancel_here(session_id, reason)
     return CancelOutcome.SENT
 
 
@@ -57,9 +60,9 @@ def needs_layer() -> bool:
     return not isinstance(_layer(), InMemoryChannelLayer)
 
 
-def _cancel_here(session_id: uuid.UUID) -> None:
+def _cancel_here(session_id: uuid.UUID, reason: EndReason) -> None:
     if (run := find_live_run(session_id)) is not None:
-        run.loop.call_soon_threadsafe(run.cancel_requested)
+        run.loop.call_soon_threadsafe(run.cancel_requested, reason)
 
 
 class CancelSubscription:
@@ -79,12 +82,12 @@ class CancelSubscription:
         await layer.group_add(subscription._group, channel)
         return subscription
 
-    async def wait(self) -> None:
-        """Return when a cancel arrives."""
+    async def wait(self) -> EndReason:
+        """Return why, when a cancel arrives (a user's, unless it names a known reason)."""
         while True:
             message: dict[str, Any] = await self._layer.receive(self._channel)
             if message.get("type") == CANCEL:
-                return
+                return _reason(message.get("reason"))
 
     async def leave(self) -> None:
         """Leave the group (best effort: a group left behind expires on its own)."""
@@ -92,6 +95,13 @@ class CancelSubscription:
             await self._layer.group_discard(self._group, self._channel)
         except Exception as exc:
             logger.warning("Could not leave group %s: %s", self._group, exc)
+
+
+def _reason(value: Any) -> EndReason:
+    # A message from a worker of an older release carries no reason: a user's cancel.
+    if value in (EndReason.USER_CANCEL, EndReason.SUPERSEDED):
+        return EndReason(value)
+    return EndReason.USER_CANCEL
 
 
 def _layer() -> Any:

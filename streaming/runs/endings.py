@@ -19,6 +19,7 @@ from django.db import models
 class Status(models.TextChoices):
     """Where a session is in its life."""
 
+    QUEUED = "queued", "queued"
     RUNNING = "running", "running"
     COMPLETED = "completed", "completed"
     CANCELLED = "cancelled", "cancelled"
@@ -34,6 +35,7 @@ class EndReason(models.TextChoices):
     CLIENT_DISCONNECT = "client_disconnect", "client disconnected"
     SLOW_CLIENT = "slow_client", "client stopped reading"
     USER_CANCEL = "user_cancel", "cancelled by a user"
+    SUPERSEDED = "superseded", "superseded by a newer run"
     TIMEOUT = "timeout", "deadline passed"
     ERROR = "error", "the source failed"
     STALLED = "stalled", "the source went silent"
@@ -76,6 +78,11 @@ ENDINGS: dict[EndReason, Ending] = {
         FinalFrame("cancelled", "The stream was cancelled."),
         colour="#d97706",
     ),
+    EndReason.SUPERSEDED: Ending(
+        Status.CANCELLED,
+        FinalFrame("superseded", "A newer request on this thread replaced this stream."),
+        colour="#2563eb",
+    ),
     EndReason.CLIENT_DISCONNECT: Ending(Status.CANCELLED, reader_gone=True, colour="#64748b"),
     EndReason.SLOW_CLIENT: Ending(Status.CANCELLED, reader_gone=True, colour="#be185d"),
     EndReason.TIMEOUT: Ending(
@@ -100,6 +107,9 @@ ENDINGS: dict[EndReason, Ending] = {
 
 if set(ENDINGS) != set(EndReason):  # pragma: no cover - caught at import, by every test
     raise RuntimeError(f"ENDINGS lacks {sorted(set(EndReason) - set(ENDINGS))}")
+
+# A session in one of these has not ended: it waits for its thread, or it runs.
+LIVE_STATUSES: tuple[Status, ...] = (Status.QUEUED, Status.RUNNING)
 
 # The cancelled-sessions view: the reasons with a colour, in the table's order (the
 # order of its counts, chart and filter).

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any, NamedTuple
 
+from streaming.runs.endings import FinalFrame
 from streaming.sources.base import Event
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -95,3 +96,9 @@ def utf8_safe(text: str) -> str:
 def json_data(frame: Frame) -> str:
     """Return the frame's data as JSON: its own, or `{"text": …}` for a prose piece."""
     return frame.text if frame.is_json else encode_json({"text": frame.text})
+
+
+def final_event(frame: FinalFrame, thread_id: str | None) -> Event:
+    """Return the `error` event a stream ends with (a chat stream's names its thread)."""
+    data = {"error": frame.message, "reason": frame.reason}
+    return Event("error", data if thread_id is None else {"thread_id": thread_id, **data})

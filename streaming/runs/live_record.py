@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from streaming import records
-from streaming.models import Status, StreamSession
+from streaming.models import StreamSession
 from streaming.runs import redislog
+from streaming.runs.endings import LIVE_STATUSES
 from streaming.runs.registry import find_live_run, live_runs
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Progress:
 
 async def live_progress(sessions: list[StreamSession]) -> dict[uuid.UUID, Progress]:
     """Return the progress of the running ones of `sessions` (those that have any)."""
-    running = [session.id for session in sessions if session.status == Status.RUNNING]
+    running = [session.id for session in sessions if session.status in LIVE_STATUSES]
     if not running:
         return {}
     redis_client = redislog.client()
@@ -66,7 +67,7 @@ async def wait_final(session_id: uuid.UUID, *, within: float) -> StreamSession |
     while True:
         session = await records.get_session(session_id)
         left = give_up - loop.time()
-        if session is None or session.status != Status.RUNNING or left <= 0:
+        if session is None or session.status not in LIVE_STATUSES or left <= 0:
             return session
         await _sign_of_end(session_id, within=min(left, ROW_RECHECK_SECONDS))
 

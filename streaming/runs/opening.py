@@ -15,14 +15,16 @@ from streaming import records
 from streaming.api.clients import ClientInfo
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.requests import ChatRequest, ProseRequest
-from streaming.conf import conf
-from streaming.models import EndReason, Kind, Status, Transport
+from streaming.conf import MultitaskStrategy, conf
+from streaming.models import EndReason, Kind, Transport
 from streaming.observe import metrics
 from streaming.runs import redislog, shutdown
+from streaming.runs.endings import LIVE_STATUSES
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.runs.run import StreamRun
+from streaming.runs.threads import ThreadHold, admit_to_thread, after_turn, thread_key
 from streaming.sources import chat_source, prose_source
 from streaming.sources.base import Event
 
@@ -32,20 +34,28 @@ logger = logging.getLogger(__name__)
 async def open_chat_stream(
     request: ChatRequest, *, transport: Transport, client: ClientInfo
 ) -> StreamRun:
-    """Record a new chat stream and return its started run (403 for MCP when disabled)."""
+    """Record a new chat stream and return its started run (403 for MCP when disabled;
+    409 or 503 when its thread is held, per its multitask strategy)."""
     if request.mcp_settings and not conf.enable_mcp:
         raise Refusal.MCP_DISABLED.error()
     thread_id = request.resolved_thread_id()
     source = chat_source(conf.chat_source)
-    return await _open(
-        Kind.CHAT,
-        request,
-        thread_id,
-        lambda: source.stream(request, thread_id=thread_id),
-        source_name=conf.chat_source,
-        transport=transport,
-        client=client,
-    )
+    hold = ThreadHold(thread_key(client.user_id, thread_id), uuid.uuid4())
+    try:
+        return await _open(
+            Kind.CHAT,
+            request,
+            thread_id,
+            lambda: source.stream(request, thread_id=thread_id),
+            source_name=conf.chat_source,
+            transport=transport,
+            client=client,
+            hold=hold,
+            strategy=request.multitask_strategy or conf.multitask_strategy,
+        )
+    except BaseException:  # refused, failed, or its client left while it waited
+        await records.survive_cancel(hold.release())
+        raise
 
 
 async def open_prose_stream(
@@ -99,7 +109,7 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
     session = await records.get_session(session_id)
     if session is None:
         raise Refusal.NO_SESSION.error()
-    if in_redis is not None and session.status == Status.RUNNING:
+    if in_redis is not None and session.status in LIVE_STATUSES:
         # Live on another worker whose mirror has not written its first events yet:
         # follow it in Redis from the start (the read waits for them).
         return in_redis
@@ -128,34 +138,46 @@ async def _open(
     source_name: str,
     transport: Transport,
     client: ClientInfo,
+    hold: ThreadHold | None = None,
+    strategy: MultitaskStrategy = "interrupt",
 ) -> StreamRun:
-    """Admit the stream, record it, and start its run (503 if the database or the channel
-    layer fails meanwhile: the request gets an answer, never a bare 500)."""
+    """Admit the stream (and to its thread: `hold`, by `strategy`), record it, and start its
+    run (503 if the database or the channel layer fails meanwhile: the request gets an
+    answer, never a bare 500)."""
     _admit(client)
     registry = live_runs()
     registry.opening += 1
     registry.per_client[client.limit_key] += 1  # held while opening; the run holds its own
     try:
-        on_disconnect = conf.on_disconnect  # read before the row exists: a bad value opens none
+        # Read before the row exists: a bad setting opens none.
+        on_disconnect = request.on_disconnect or conf.on_disconnect
+        policy: dict[str, str] = {"on_disconnect": on_disconnect}
+        queued = False
+        if hold is not None:
+            policy["multitask_strategy"] = strategy
+            queued = await admit_to_thread(hold, strategy)
         session_id = await records.open_session(
             kind=kind,
             transport=transport,
             thread_id=thread_id,
             source=source_name,
-            request_params=request.model_dump(mode="json"),
+            request_params=request.model_dump(mode="json") | policy,
             client_address=client.address,
             user_agent=client.user_agent,
             owner_id=client.user_id,
+            session_id=hold.session_id if hold is not None else None,
+            queued=queued,
         )
         run = StreamRun(
             session_id=session_id,
             kind=kind,
             thread_id=thread_id,
-            events=events(),
+            events=after_turn(hold, events) if hold is not None and queued else events(),
             limit_key=client.limit_key,
             on_disconnect=on_disconnect,
             transport=str(transport),
             source=source_name,
+            hold=hold,
         )
         try:
             await run.start()
@@ -164,6 +186,8 @@ async def _open(
             await run.stop(EndReason.ERROR)
             raise
         return run
+    except ApiError:  # refused for its thread
+        raise
     except Exception as exc:
         logger.error("Could not open a %s stream: %s", kind, exc, exc_info=exc)
         raise Refusal.CANNOT_OPEN.error() from exc

@@ -55,6 +55,16 @@ reader_connection: contextvars.ContextVar[ReaderConnection | None] = contextvars
 )
 
 
+def reader_gone(*, shutting_down: bool) -> EndReason:
+    """Return why the last reader of a run went away (read in the reader's context)."""
+    if shutting_down:
+        return EndReason.SERVER_SHUTDOWN
+    connection = reader_connection.get()
+    if connection is not None and connection.stalled:
+        return EndReason.SLOW_CLIENT
+    return EndReason.CLIENT_DISCONNECT
+
+
 class Heartbeat:
     """Wake a waiting reader with `True` after `interval` seconds without output.
 

@@ -38,8 +38,8 @@ class LiveRun(Protocol):
         """Yield what a transport sends."""
         ...
 
-    def cancel_requested(self) -> None:
-        """End the run as cancelled by a user."""
+    def cancel_requested(self, reason: EndReason = EndReason.USER_CANCEL) -> None:
+        """End the run as cancelled by a user (or for `reason`)."""
         ...
 
     async def stop(self, reason: EndReason) -> None:

@@ -15,7 +15,6 @@ import functools
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from streaming import records
 from streaming.conf import OnDisconnect, conf
@@ -27,8 +26,10 @@ from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
-from streaming.runs.readers import Comment, Output
+from streaming.runs.frames import final_event
+from streaming.runs.readers import Comment, Output, reader_gone
 from streaming.runs.registry import live_runs
+from streaming.runs.threads import ThreadHold, free_thread
 from streaming.runs.watchdog import StallWatchdog
 from streaming.sources.base import Event, SourceError
 
@@ -51,8 +52,10 @@ class StreamRun:
         on_disconnect: OnDisconnect = "cancel",
         transport: str = "",
         source: str = "",
+        hold: ThreadHold | None = None,
     ) -> None:
         self.session_id = session_id
+        self.hold = hold  # its thread, held until its row is final
         self.tags = StreamTags(str(session_id), thread_id, str(kind), transport, source)
         self.observed = RunObservation(self.tags)
         self.on_disconnect = on_disconnect
@@ -163,27 +166,29 @@ class StreamRun:
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and self.on_disconnect == "cancel":
-                await self.stop(shutdown.reader_gone())
+                await self.stop(reader_gone(shutting_down=shutdown.in_progress()))
             raise
         else:
             self._readers -= 1
 
-    def cancel_requested(self) -> None:
-        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket)."""
-        logger.info("Stream %s: cancel requested", self.session_id)
-        self.request_stop(EndReason.USER_CANCEL)
+    def cancel_requested(self, reason: EndReason = EndReason.USER_CANCEL) -> None:
+        """End the run as cancelled by a user (the cancel API, the admin, a WebSocket), or
+        for `reason` (a newer run on its thread superseding it)."""
+        told = "cancel requested" if reason is EndReason.USER_CANCEL else reason.label
+        logger.info("Stream %s: %s", self.session_id, told)
+        self.request_stop(reason)
 
     async def _listen(self, subscription: control.CancelSubscription) -> None:
         while True:
             try:
-                await subscription.wait()
+                reason = await subscription.wait()
                 break
             except Exception as exc:
                 # A passing channel-layer fault (Redis timing out under load) must not
                 # leave the stream deaf to cancels: listen again after a short pause.
                 logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
-        self.cancel_requested()
+        self.cancel_requested(reason)
 
     async def _drive(self) -> None:
         reason, error, public = EndReason.NONE, "", None
@@ -269,24 +274,20 @@ class StreamRun:
                     error=error,
                 )
             )
+            await free_thread(self.hold)  # before the readers see the end: the next one may run
         except Exception as exc:
             # The stream still ends for its readers; the stale-session sweep ends the row.
             logger.error("Stream %s: could not record its end (%s)", self.session_id, exc)
         finally:  # Cancelled or not, the readers learn the end (else they would ping forever).
             if frame is not None:
-                self._append(self._error_event(frame))
+                self._append(final_event(frame, self.thread_id if self.kind == Kind.CHAT else None))
             self.log.close(reason)
             self.observed.ended(reason, delivered)
+            await free_thread(self.hold)  # if the write failed or was cancelled (once only)
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:
             await records.survive_cancel(self._subscription.leave())
-
-    def _error_event(self, frame: FinalFrame) -> Event:
-        data: dict[str, Any] = {"error": frame.message, "reason": frame.reason}
-        if self.kind == Kind.CHAT:
-            data = {"thread_id": self.thread_id, **data}
-        return Event("error", data)
 
     async def _wait_finished(self) -> None:
         assert self._task is not None

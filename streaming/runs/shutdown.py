@@ -27,7 +27,6 @@ from typing import Any
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.observe import metrics
-from streaming.runs.readers import reader_connection
 from streaming.runs.registry import all_live_runs
 
 logger = logging.getLogger(__name__)
@@ -113,13 +112,3 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
             metrics.worker_exited()
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-def reader_gone() -> EndReason:
-    """Return why the last reader of a run went away: shutdown, a slow client, or a hang-up."""
-    if in_progress():
-        return EndReason.SERVER_SHUTDOWN
-    connection = reader_connection.get()
-    if connection is not None and connection.stalled:
-        return EndReason.SLOW_CLIENT
-    return EndReason.CLIENT_DISCONNECT

@@ -26,6 +26,7 @@ from streaming.api.responses import (
     ObserverLink,
     Ready,
     SessionRecord,
+    ThreadBusy,
     ThreadSessions,
 )
 from streaming.conf import AuthMode, conf
@@ -83,12 +84,16 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         "Run deer-flow's research workflow and stream its events",
         "ChatEvent",
         Refusal.MCP_DISABLED,
+        Refusal.THREAD_BUSY,
+        Refusal.THREAD_NOT_FREED,
     )
     chat["requestBody"] |= {
         "description": "Unknown fields are ignored; an empty body is refused (422), as "
         "FastAPI refuses it; send `{}` for every default. A "
         "non-empty `mcp_settings` gets 403 unless the server enables MCP "
-        "(ENABLE_MCP_SERVER_CONFIGURATION).",
+        "(ENABLE_MCP_SERVER_CONFIGURATION). One run per thread: when `thread_id` has a live "
+        "run, `multitask_strategy` (default STREAM_MULTITASK_STRATEGY) interrupts it (503 if "
+        "it does not stop in time), refuses this request (409, naming it), or queues this one.",
     }
     return {
         "/api/chat/stream": {"post": chat},
@@ -194,6 +199,7 @@ RESPONSE_MODELS = (
     Health,
     Ready,
     ErrorBody,
+    ThreadBusy,
 )
 
 

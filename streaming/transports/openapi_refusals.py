@@ -26,6 +26,10 @@ RETRY: Schema = {
 }
 
 
+# The example session of a refusal that names one (a busy thread's live run).
+EXAMPLE_SESSION = "00000000-0000-4000-8000-000000000001"
+
+
 class Refused(NamedTuple):
     """One way an operation refuses: its status, what it means, an example `detail`."""
 
@@ -34,6 +38,8 @@ class Refused(NamedTuple):
     description: str
     detail: Any
     headers: dict[str, Schema]
+    extra: dict[str, Any] = {}  # the answer's fields beside `detail`, in the example
+    schema: str = "ErrorBody"  # the answer's schema
 
     @classmethod
     def by(cls, refusal: Refusal) -> Refused:
@@ -46,7 +52,10 @@ class Refused(NamedTuple):
             }
         if refusal.retry_later:
             headers[RETRY_AFTER] = RETRY
-        return cls(refusal.status, refusal.name.lower(), refusal.detail, refusal.detail, headers)
+        row = cls(refusal.status, refusal.name.lower(), refusal.detail, refusal.detail, headers)
+        if refusal is Refusal.THREAD_BUSY:
+            row = row._replace(extra={"session_id": EXAMPLE_SESSION}, schema="ThreadBusy")
+        return row
 
 
 def _raised(refuse: Callable[[], object]) -> Any:
@@ -100,9 +109,10 @@ def refusals(*rows: Refusal | Refused) -> dict[str, Schema]:
 def _error(rows: list[Refused]) -> Schema:
     """Return the response of refusals that share a status."""
     texts = list(dict.fromkeys(row.description for row in rows))
+    schemas = [ref(name) for name in dict.fromkeys(row.schema for row in rows)]
     content = {
-        "schema": ref("ErrorBody"),
-        "examples": {row.name: {"value": {"detail": row.detail}} for row in rows},
+        "schema": schemas[0] if len(schemas) == 1 else {"anyOf": schemas},
+        "examples": {row.name: {"value": {"detail": row.detail, **row.extra}} for row in rows},
     }
     response: Schema = {
         "description": texts[0] if len(texts) == 1 else "\n".join(f"- {t}" for t in texts),

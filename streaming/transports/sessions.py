@@ -13,8 +13,9 @@ from streaming.api.access import authenticate, require_session, session_for, thr
 from streaming.api.errors import ApiError, Refusal
 from streaming.api.params import parse_limit, parse_wait
 from streaming.api.responses import CancelAccepted, SessionRecord, ThreadSessions
-from streaming.models import Status, StreamSession
+from streaming.models import StreamSession
 from streaming.runs.cancel import CancelOutcome, request_cancel
+from streaming.runs.endings import LIVE_STATUSES
 from streaming.runs.live_record import live_progress, wait_final
 from streaming.transports.http import ApiView
 
@@ -85,6 +86,6 @@ class SessionCancelView(ApiView):
             session = await wait_final(session_id, within=wait)
             if session is None:  # Deleted meanwhile (pruned).
                 return Refusal.NO_SESSION.error().response()
-            if session.status != Status.RUNNING:
+            if session.status not in LIVE_STATUSES:
                 return SessionRecord.of(session).response()
         return CancelAccepted(id=session_id).response(status=202)

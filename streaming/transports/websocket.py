@@ -119,8 +119,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             else:
                 prose = validate(ProseRequest, request)
                 run = await open_prose_stream(prose, transport=Transport.WEBSOCKET, client=client)
-        except ApiError as exc:
-            await self._reply_error(exc.detail)
+        except ApiError as exc:  # with what it adds (a busy thread's `session_id`)
+            await self._reply_error(exc.detail, **exc.extra())
             return
         await self.send_json({"type": "session", "session_id": str(run.session_id)})
         self._begin(run.session_id, run)
@@ -149,9 +149,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except OSError:
             self.connected = False
 
-    async def _reply_error(self, detail: Any) -> None:
+    async def _reply_error(self, detail: Any, **extra: Any) -> None:
         if self.connected:
-            await self.send_json({"type": "error", "detail": detail})
+            await self.send_json({"type": "error", "detail": detail, **extra})
 
     def _authorization(self) -> str:
         """Return the bearer credentials: the header, or `?token=` (browsers cannot set it)."""

@@ -193,6 +193,7 @@ def test_cancelled_view_lists_only_sessions_that_were_stopped(admin_client: Clie
 
     assert threads(admin_client, CANCELLED) == {
         "user_cancel",
+        "superseded",
         "client_disconnect",
         "slow_client",
         "timeout",
@@ -219,6 +220,7 @@ def test_cancelled_view_summarises_the_last_day_and_week(admin_client: Client) -
     make_session(reason=EndReason.CLIENT_DISCONNECT, ago=half_hour)
     make_session(reason=EndReason.CLIENT_DISCONNECT, ago=timedelta(hours=30))
     make_session(reason=EndReason.WORKER_LOST, ago=timedelta(days=10))
+    make_session(reason=EndReason.SUPERSEDED, ago=timedelta(days=4))
     make_session(reason=EndReason.NONE, ago=hour)
     make_session(reason=EndReason.ERROR, ago=hour)
     make_session(reason=None, ago=hour)
@@ -226,14 +228,15 @@ def test_cancelled_view_summarises_the_last_day_and_week(admin_client: Client) -
 
     assert page.table("cancel-counts") == [
         ["cancelled by a user", "2", "3"],
+        ["superseded by a newer run", "0", "1"],
         ["client disconnected", "1", "2"],
         ["client stopped reading", "0", "0"],
         ["deadline passed", "0", "1"],
         ["server shut down", "0", "0"],
         ["worker lost", "0", "0"],
     ]
-    assert page.table("cancel-counts", "tfoot") == [["All", "3", "6"]]
-    assert len(page.table("result_list")) == 7
+    assert page.table("cancel-counts", "tfoot") == [["All", "3", "7"]]
+    assert len(page.table("result_list")) == 8
 
     def day(ago: timedelta) -> str:
         return f"{timezone.now() - ago:%b %d}"
@@ -246,6 +249,7 @@ def test_cancelled_view_summarises_the_last_day_and_week(admin_client: Client) -
             f"{day(timedelta(hours=30))}: 1 client disconnected",
             f"{day(timedelta(days=2))}: 1 deadline passed",
             f"{day(timedelta(days=3))}: 1 cancelled by a user",
+            f"{day(timedelta(days=4))}: 1 superseded by a newer run",
             f"{day(timedelta(days=10))}: 1 worker lost",
         ]
     )

@@ -25,6 +25,7 @@ def test_refusals_to_retry_later_carry_retry_after() -> None:
         Refusal.AT_LIMIT,
         Refusal.SHUTTING_DOWN,
         Refusal.CANNOT_OPEN,
+        Refusal.THREAD_NOT_FREED,
     }
     assert Refusal.AT_LIMIT.error().response()["Retry-After"] == "7"
 

@@ -32,7 +32,8 @@ from tests.support.live import (
 from tests.support.sseparse import deerflow_events, parse
 
 QUESTION = {"messages": [{"role": "user", "content": "How do tides work?"}]}
-CHAT = {**QUESTION, "auto_accepted_plan": True, "thread_id": "tides"}
+# No thread_id: each stream is a thread of its own (one live run per thread).
+CHAT = {**QUESTION, "auto_accepted_plan": True}
 
 
 @pytest.fixture(scope="module")

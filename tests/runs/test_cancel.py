@@ -94,10 +94,10 @@ async def test_a_failing_cancel_channel_is_listened_to_again(
     failures = iter([TimeoutError("redis timed out")])
     real_wait = control.CancelSubscription.wait
 
-    async def flaky_wait(self: control.CancelSubscription) -> None:
+    async def flaky_wait(self: control.CancelSubscription) -> EndReason:
         for failure in failures:
             raise failure
-        await real_wait(self)
+        return await real_wait(self)
 
     monkeypatch.setattr(control.CancelSubscription, "wait", flaky_wait)
     # As with Redis: cancels travel over the layer (the in-memory one needs no listener).

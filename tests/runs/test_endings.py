@@ -22,6 +22,7 @@ def test_the_row_status_of_each_reason() -> None:
     assert {reason: reason.status for reason in EndReason} == {
         EndReason.NONE: Status.COMPLETED,
         EndReason.USER_CANCEL: Status.CANCELLED,
+        EndReason.SUPERSEDED: Status.CANCELLED,
         EndReason.CLIENT_DISCONNECT: Status.CANCELLED,
         EndReason.SLOW_CLIENT: Status.CANCELLED,
         EndReason.TIMEOUT: Status.TIMED_OUT,
@@ -36,18 +37,27 @@ def test_final_frames_go_only_where_someone_listens() -> None:
     with_frame = {reason for reason, ending in ENDINGS.items() if ending.frame}
     assert with_frame == {
         EndReason.USER_CANCEL,
+        EndReason.SUPERSEDED,
         EndReason.TIMEOUT,
         EndReason.ERROR,
         EndReason.STALLED,
         EndReason.SERVER_SHUTDOWN,
     }
-    assert sorted(FRAME_REASONS) == ["cancelled", "error", "shutdown", "stalled", "timeout"]
+    assert sorted(FRAME_REASONS) == [
+        "cancelled",
+        "error",
+        "shutdown",
+        "stalled",
+        "superseded",
+        "timeout",
+    ]
     assert not any(ENDINGS[r].frame for r in (EndReason.CLIENT_DISCONNECT, EndReason.SLOW_CLIENT))
 
 
 def test_the_cancelled_sessions_view_is_derived_from_the_table() -> None:
     assert STOPPED_REASONS == (
         EndReason.USER_CANCEL,
+        EndReason.SUPERSEDED,
         EndReason.CLIENT_DISCONNECT,
         EndReason.SLOW_CLIENT,
         EndReason.TIMEOUT,

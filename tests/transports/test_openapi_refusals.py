@@ -15,7 +15,9 @@ from streaming.api.errors import Refusal
 from streaming.api.observers import make_link
 from streaming.conf import AUTH_CHOICES
 from streaming.runs import shutdown
+from streaming.runs.threads import ThreadHold, thread_key
 from streaming.transports.openapi import openapi_document
+from streaming.transports.openapi_refusals import EXAMPLE_SESSION
 from tests.support.asgi import request
 from tests.support.rows import make_session
 from tests.support.users import signed_in_cookie
@@ -76,6 +78,22 @@ CASES = [
         ]
     ),
     Case("POST", "/api/chat/stream", Refusal.MCP_DISABLED, {"mcp_settings": {"servers": {}}}),
+    Case(
+        "POST",
+        "/api/chat/stream",
+        Refusal.THREAD_BUSY,
+        {"thread_id": "busy", "multitask_strategy": "reject"},
+        failure="thread held",
+    ),
+    # The thread is held by a run that never stops (no such session: nothing to cancel).
+    Case(
+        "POST",
+        "/api/chat/stream",
+        Refusal.THREAD_NOT_FREED,
+        {"thread_id": "busy", "multitask_strategy": "interrupt"},
+        {"STREAM_CANCEL_GRACE_SECONDS": 0},
+        failure="thread held",
+    ),
     *(
         case
         for method, path in SESSIONS
@@ -126,7 +144,7 @@ def documented_refusals() -> set[tuple[str, str, Refusal]]:
                 examples = response["content"].get("application/json", {}).get("examples", {})
                 for name, example in examples.items():
                     if (refusal := by_name.get(name)) is not None:
-                        assert example["value"] == {"detail": refusal.detail}
+                        assert example["value"]["detail"] == refusal.detail
                         assert status == str(refusal.status)
                         found.add((method.upper(), path, refusal))
     return found
@@ -151,6 +169,9 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
             raise OSError("database went away")
 
         monkeypatch.setattr("streaming.records.open_session", broken)
+    elif case.failure == "thread held":
+        held = ThreadHold(thread_key(None, "busy"), uuid.UUID(EXAMPLE_SESSION))
+        assert await held.take() is None
     session = case.session
     if session == "ended":
         session = str((await sync_to_async(make_session)()).id)
@@ -175,7 +196,9 @@ async def test_each_case_gives_its_refusal(case: Case, monkeypatch: pytest.Monke
         )
         body = json.loads(await exchange.read_all())
 
-    assert (exchange.status, body) == (case.refusal.status, {"detail": case.refusal.detail})
+    extra = {"session_id": EXAMPLE_SESSION} if case.refusal is Refusal.THREAD_BUSY else {}
+    expected = {"detail": case.refusal.detail, **extra}
+    assert (exchange.status, body) == (case.refusal.status, expected)
     with override_settings(**case.settings):
         operation = DOC()["paths"][case.path][case.method.lower()]  # the mode's document
     documented = operation["responses"][str(exchange.status)]

@@ -63,7 +63,7 @@ async function showRecord(result) {
       const response = await fetch(`/api/sessions/${result.sessionId}`, { headers });
       if (!response.ok) throw new Error(await apiError(response));
       const record = await response.json();
-      if (record.status !== "running") {
+      if (record.status !== "running" && record.status !== "queued") {
         setStatus(record.status, record.end_reason);
         return;
       }
