@@ -14,6 +14,7 @@ from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.runs.frames import Frame, event_text, frame_size
 from streaming.runs.readers import OPENED, PING, Heartbeat, Output
+from streaming.runs.snapshot import RunSnapshot
 from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class EventLog:
         self._cursors: dict[object, int] = {}
         self._room: asyncio.Future[None] | None = None
         self.last_id = 0
+        self.snapshot = RunSnapshot()
         self.closed = False
         self.outcome: EndReason | None = None
 
@@ -125,6 +127,7 @@ class EventLog:
         self._is_json.append(is_json)
         end = self._ends[-1] if self._ends else self._dropped
         self._ends.append(end + frame_size(event.name, text))
+        self.snapshot.fold(self.last_id, event)
         self._drop_oldest()
         self._wake()
         return Frame(self.last_id, event.name, text, is_json)
