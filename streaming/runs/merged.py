@@ -54,6 +54,8 @@ class Text:
 
 def _unescape(args: str) -> str:
     """Return tool-call argument text as deer-flow's client converts it (idempotent)."""
+    if "&#" not in args:
+        return args
     for entity, char in _ENTITIES:
         args = args.replace(entity, char)
     return args
@@ -116,14 +118,16 @@ class Message:
         calls = self.tool_calls = self.tool_calls or []
         for chunk in data.get("tool_call_chunks") or []:
             args = _unescape(chunk.get("args") or "")
-            if chunk.get("id"):
-                call = next((c for c in calls if c.id == chunk["id"]), None)
-                if call is not None:
-                    call.chunks = Text(args)
+            if chunk_id := chunk.get("id"):
+                for call in calls:
+                    if call.id == chunk_id:
+                        call.chunks = Text(args)
+                        break
             else:
-                streaming = next((c for c in calls if c.chunks is not None), None)
-                if streaming is not None and streaming.chunks is not None:
-                    streaming.chunks.add(args)
+                for call in calls:
+                    if call.chunks is not None:
+                        call.chunks.add(args)
+                        break
 
     def set_result(self, call_id: str, result: Any) -> None:
         """Set the result of the call `call_id` (the client's `tool_call_result`)."""
