@@ -172,7 +172,7 @@ class Message:
             ]
             parts.append(("tool_calls", {"tool_calls": calls, "tool_call_chunks": chunks}))
         if self.options is not None:
-            parts.append(("interrupt", {"content": "", "options": self.options}))
+            parts.append(("interrupt", {"options": self.options}))
         parts += [
             ("tool_call_result", {"tool_call_id": c.id, "content": c.result})
             for c in self.tool_calls or []
