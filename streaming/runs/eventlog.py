@@ -151,10 +151,14 @@ class EventLog:
         self.outcome = outcome
         self._wake()
 
+    @property
+    def first_kept(self) -> int:
+        """The id of the oldest event kept (one past the last when none is)."""
+        return self.last_id - len(self._names) + 1
+
     def check(self, after: int) -> None:
         """Raise EventLogExpiredError if events after `after` are no longer all kept."""
-        first_kept = self.last_id - len(self._names) + 1
-        if after + 1 < first_kept:
+        if after + 1 < (first_kept := self.first_kept):
             raise EventLogExpiredError(after, first_kept)
 
     def after(self, event_id: int) -> list[Frame]:

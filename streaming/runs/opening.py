@@ -94,8 +94,12 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
             stream: Followable = run if run is not None else log
             try:
                 log.check(after)
-            except EventLogExpiredError as exc:
-                return _from_snapshot(stream, log.snapshot, after, exc)
+            except EventLogExpiredError:
+                # Compacted when the reader attaches: the log may drop more until then.
+                kept = log
+                return SnapshotResume(
+                    stream, log.snapshot, after=after, first_kept=lambda: kept.first_kept
+                )
             return stream
         if in_redis is not None and await in_redis.exists():
             try:
@@ -118,11 +122,11 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
 def _from_snapshot(
     stream: Followable, snapshot: RunSnapshot | None, after: int, gone: EventLogExpiredError
 ) -> SnapshotResume:
-    """Answer a resume from `snapshot`, or raise `gone` if it misses the events kept."""
+    """Answer a resume from a state kept in Redis, or raise `gone` if it misses the events
+    kept there."""
     if snapshot is None or snapshot.last_id < gone.first_kept - 1:
         raise gone
-    frames = snapshot.compacted(after=after, first_kept=gone.first_kept)
-    return SnapshotResume(stream, frames, resume_after=snapshot.last_id)
+    return SnapshotResume(stream, snapshot, after=after, first_kept=lambda: gone.first_kept)
 
 
 def _admit(client: ClientInfo) -> None:

@@ -18,7 +18,7 @@ Ids never go down.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 from streaming.runs.endings import EndReason
@@ -150,10 +150,18 @@ class RunSnapshot:
 class SnapshotResume:
     """A resume answered from a snapshot: its compacted frames, then the stream after it."""
 
-    def __init__(self, stream: Followable, frames: list[Frame], *, resume_after: int) -> None:
+    def __init__(
+        self,
+        stream: Followable,
+        snapshot: RunSnapshot,
+        *,
+        after: int,
+        first_kept: Callable[[], int],
+    ) -> None:
         self.stream = stream
-        self.frames = frames
-        self.resume_after = resume_after
+        self.snapshot = snapshot
+        self.after = after
+        self.first_kept = first_kept
 
     @property
     def outcome(self) -> EndReason | None:
@@ -161,15 +169,20 @@ class SnapshotResume:
         return self.stream.outcome
 
     async def follow(self, *, after: int = 0) -> AsyncGenerator[Output, None]:
-        """Yield the opening comment, the compacted frames, then the events after them."""
-        outputs = self.stream.follow(after=self.resume_after)
+        """Yield the opening comment, the compacted frames, then the events after them.
+
+        The frames are compacted as the reader takes its place after them, in one step (a
+        live run's log drops nothing in between).
+        """
+        frames = self.snapshot.compacted(after=self.after, first_kept=self.first_kept())
+        outputs = self.stream.follow(after=self.snapshot.last_id)
         try:
             opened = False
             async for output in outputs:
                 yield output
                 if not opened and isinstance(output, Comment):
                     opened = True
-                    if self.frames:
-                        yield self.frames
+                    if frames:
+                        yield frames
         finally:
             await outputs.aclose()
