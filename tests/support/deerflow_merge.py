@@ -69,11 +69,12 @@ class DeerFlowClient:
                 return
             message = holder
         else:
-            message = self.messages.get(data["id"])
-            if message is None:
-                message = self.messages[data["id"]] = _fresh(data)
+            if data["id"] not in self.messages:
+                self.messages[data["id"]] = _fresh(data)
             elif data.get("snapshot"):
-                message.update({k: v for k, v in _fresh(data).items() if k in _RESET})
+                fresh = _fresh(data)
+                self.messages[data["id"]].update({k: fresh[k] for k in _RESET})
+            message = self.messages[data["id"]]
         self._merge(message, name, data)
 
     def _merge(self, message: dict[str, Any], name: str, data: dict[str, Any]) -> None:
@@ -140,8 +141,9 @@ class DeerFlowClient:
         return {"messages": messages, "citations": self.citations, "ended": self.ended}
 
 
-_RESET = {"content", "contentChunks", "reasoningContent", "isStreaming", "toolCalls", "options"}
-_RESET |= {"finishReason"}
+# What a frame with "snapshot": true starts afresh (its place, agent and role stay).
+_RESET = ["content", "contentChunks", "reasoningContent", "isStreaming", "toolCalls"]
+_RESET += ["options", "finishReason"]
 
 
 def merged(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
