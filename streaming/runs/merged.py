@@ -32,24 +32,34 @@ _ENTITIES = (("&#91;", "["), ("&#93;", "]"), ("&#123;", "{"), ("&#125;", "}"))
 
 
 class Text:
-    """A string built by appending, each character copied O(log n) times (no quadratic +=)."""
+    """A string built by appending, each character copied O(log n) times (no quadratic +=).
 
-    __slots__ = ("parts",)
+    Pieces gather in a short tail, joined into a block every `TAIL` pieces; blocks merge
+    while the one before is at most twice as long, so there are O(log n) of them.
+    """
+
+    __slots__ = ("blocks", "tail")
+
+    TAIL = 32
 
     def __init__(self, text: str = "") -> None:
-        self.parts = [text] if text else []
+        self.blocks = [text] if text else []
+        self.tail: list[str] = []
 
     def add(self, text: str) -> None:
         """Append `text`."""
-        parts = self.parts
-        parts.append(text)
-        # Keep the parts' lengths falling geometrically: few parts, each char copied rarely.
-        while len(parts) > 1 and len(parts[-2]) <= 2 * len(parts[-1]):
-            last = parts.pop()
-            parts[-1] += last
+        tail = self.tail
+        tail.append(text)
+        if len(tail) >= self.TAIL:
+            blocks = self.blocks
+            blocks.append("".join(tail))
+            tail.clear()
+            while len(blocks) > 1 and len(blocks[-2]) <= 2 * len(blocks[-1]):
+                last = blocks.pop()
+                blocks[-1] += last
 
     def __str__(self) -> str:
-        return "".join(self.parts)
+        return "".join(self.blocks) + "".join(self.tail)
 
 
 def _unescape(args: str) -> str:

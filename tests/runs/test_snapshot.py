@@ -179,4 +179,5 @@ def test_the_state_grows_with_the_output_not_the_events(pieces: int) -> None:
         snapshot.fold(event_id, Event("message_chunk", {"id": "m", "content": "x"}))
     message = snapshot.messages["m"]
     assert str(message.content) == "x" * pieces
-    assert len(message.content.parts) <= 2 * pieces.bit_length()
+    assert len(message.content.blocks) <= 2 * pieces.bit_length()
+    assert len(message.content.tail) < message.content.TAIL
