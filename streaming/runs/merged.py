@@ -169,7 +169,7 @@ class Message:
             if reasoning:
                 text["reasoning_content"] = reasoning
             parts.append(("message_chunk", text))
-        if self.tool_calls:
+        if self.tool_calls is not None:  # even none: the client then holds an empty list
             calls = [
                 {"name": c.name, "args": c.args, "id": c.id or None, "type": "tool_call"}
                 for c in self.tool_calls

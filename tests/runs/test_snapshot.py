@@ -66,6 +66,7 @@ TRICKY: Events = [
     chunk("d", agent="coordinator", content="ignored?"),
     chunk("d", agent="coordinator", finish_reason="tool_calls"),
     chunk("c", content="C2"),
+    named("tool_call_chunks", "c", tool_call_chunks=[call_chunk("stray")]),  # calls: []
     ("citations", {"thread_id": T, "citations": [{"url": "https://a.example", "title": "A"}]}),
     (
         "interrupt",
