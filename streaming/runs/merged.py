@@ -118,6 +118,8 @@ class Message:
             self._merge_calls(name, data)
         elif name == "interrupt":
             self.options = data.get("options")
+        elif name == "tool_call_result":
+            self.set_result(data.get("tool_call_id") or "", data.get("content"))
         if finish := data.get("finish_reason"):
             self._finish(finish)
 

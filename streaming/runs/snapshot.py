@@ -58,7 +58,7 @@ class RunSnapshot:
             holder = self._calls.get(call_id) if isinstance(call_id, str) else None
             if holder is None:
                 return  # The client skips a result of a call it does not know.
-            holder.set_result(call_id or "", data.get("content"))
+            holder.merge(event.name, data)
             holder.touched = event_id
         elif event.name == "citations":
             self.citations = (event_id, data)

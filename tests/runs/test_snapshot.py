@@ -53,6 +53,7 @@ TRICKY: Events = [
     chunk("a", finish_reason="tool_calls"),
     chunk("c", content="C1 "),
     named("tool_call_result", "r1", tool_call_id="c1", content='[{"type":"page"}]'),
+    named("tool_call_result", "r2", tool_call_id="c2-unknown", content="skipped"),
     chunk("b", agent="coder", content="B3", finish_reason="stop"),
     chunk("b", agent="coder", content=" after"),
     named(
@@ -64,7 +65,14 @@ TRICKY: Events = [
     ),
     named("tool_call_chunks", "d", tool_call_chunks=[call_chunk(' there"}')]),
     chunk("d", agent="coordinator", content="ignored?"),
-    chunk("d", agent="coordinator", finish_reason="tool_calls"),
+    named(
+        "tool_call_result",
+        "r3",
+        agent="coordinator",
+        tool_call_id="c2",
+        content="ok",
+        finish_reason="stop",
+    ),
     chunk("c", content="C2"),
     named("tool_call_chunks", "c", tool_call_chunks=[call_chunk("stray")]),  # calls: []
     ("citations", {"thread_id": T, "citations": [{"url": "https://a.example", "title": "A"}]}),
