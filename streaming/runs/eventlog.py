@@ -14,6 +14,7 @@ from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.runs.frames import Frame, event_text, frame_size
 from streaming.runs.readers import OPENED, PING, Heartbeat, Output
+from streaming.runs.snapshot import RunSnapshot
 from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class EventLog:
         self._cursors: dict[object, int] = {}
         self._room: asyncio.Future[None] | None = None
         self.last_id = 0
+        self.snapshot = RunSnapshot()
         self.closed = False
         self.outcome: EndReason | None = None
 
@@ -125,6 +127,7 @@ class EventLog:
         self._is_json.append(is_json)
         end = self._ends[-1] if self._ends else self._dropped
         self._ends.append(end + frame_size(event.name, text))
+        self.snapshot.fold(self.last_id, event)
         self._drop_oldest()
         self._wake()
         return Frame(self.last_id, event.name, text, is_json)
@@ -148,10 +151,14 @@ class EventLog:
         self.outcome = outcome
         self._wake()
 
+    @property
+    def first_kept(self) -> int:
+        """The id of the oldest event kept (one past the last when none is)."""
+        return self.last_id - len(self._names) + 1
+
     def check(self, after: int) -> None:
         """Raise EventLogExpiredError if events after `after` are no longer all kept."""
-        first_kept = self.last_id - len(self._names) + 1
-        if after + 1 < first_kept:
+        if after + 1 < (first_kept := self.first_kept):
             raise EventLogExpiredError(after, first_kept)
 
     def after(self, event_id: int) -> list[Frame]:

@@ -24,6 +24,7 @@ from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.runs.run import StreamRun
+from streaming.runs.snapshot import RunSnapshot, SnapshotResume
 from streaming.runs.threads import ThreadHold, admit_to_thread, after_turn, thread_key
 from streaming.sources import chat_source, prose_source
 from streaming.sources.base import Event
@@ -81,7 +82,7 @@ async def open_resume(session_id: uuid.UUID, *, after: int) -> Followable:
     except ApiError:
         metrics.RESUMES.labels("refused").inc()
         raise
-    metrics.RESUMES.labels("replayed").inc()
+    metrics.RESUMES.labels("snapshot" if isinstance(found, SnapshotResume) else "replayed").inc()
     return found
 
 
@@ -89,20 +90,32 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
     """Return where to read `session_id` from after event `after`, or raise 404/410.
 
     The live run if it runs here, its kept log if it ended here, else its log in Redis
-    (also while a run on another worker has yet to write its first events there).
+    (also while a run on another worker has yet to write its first events there). Where
+    the events after `after` were dropped, the run's merged state answers, then the
+    events after it (snapshot.py); 410 where that is gone too.
     """
     registry = live_runs()
     redis_client = redislog.client()
     in_redis = None if redis_client is None else redislog.RedisLogReader(redis_client, session_id)
+    run = registry.runs.get(session_id)
+    log = run.log if run is not None else registry.retained(session_id)
     try:
-        if (run := registry.runs.get(session_id)) is not None:
-            run.log.check(after)
-            return run
-        if (log := registry.retained(session_id)) is not None:
-            log.check(after)
-            return log
+        if log is not None:
+            stream: Followable = run if run is not None else log
+            try:
+                log.check(after)
+            except EventLogExpiredError:
+                # Compacted when the reader attaches: the log may drop more until then.
+                kept = log
+                return SnapshotResume(
+                    stream, log.snapshot, after=after, first_kept=lambda: kept.first_kept
+                )
+            return stream
         if in_redis is not None and await in_redis.exists():
-            await in_redis.check(after)
+            try:
+                await in_redis.check(after)
+            except EventLogExpiredError as exc:
+                return _from_snapshot(in_redis, await in_redis.snapshot(), after, exc)
             return in_redis
     except EventLogExpiredError as exc:
         raise ApiError(410, str(exc)) from None
@@ -114,6 +127,16 @@ async def _find_resume(session_id: uuid.UUID, *, after: int) -> Followable:
         # follow it in Redis from the start (the read waits for them).
         return in_redis
     raise Refusal.NOT_KEPT.error()
+
+
+def _from_snapshot(
+    stream: Followable, snapshot: RunSnapshot | None, after: int, gone: EventLogExpiredError
+) -> SnapshotResume:
+    """Answer a resume from a state kept in Redis, or raise `gone` if it misses the events
+    kept there."""
+    if snapshot is None or snapshot.last_id < gone.first_kept - 1:
+        raise gone
+    return SnapshotResume(stream, snapshot, after=after, first_kept=lambda: gone.first_kept)
 
 
 def _admit(client: ClientInfo) -> None:

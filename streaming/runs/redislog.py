@@ -5,7 +5,11 @@ end is one entry `1-0` carrying the outcome. Each stream is trimmed to about
 STREAM_LOG_MAX_EVENTS entries and expires STREAM_LOG_TTL_SECONDS after its last write.
 Beside it, in the same writes, a hash holds the run's progress (the last event id written
 and how many events its readers were handed), which any worker reads for the record; while
-no event comes, the count of delivered events is refreshed at most once a second.
+no event comes, the count of delivered events is refreshed at most once a second. And
+under `snapshot_key`, the run's merged state (snapshot.py) as of some event, for
+resumes from ids the stream no longer keeps. It is written with a batch once half of
+STREAM_LOG_MAX_EVENTS events were folded in since the last write, and with the end: Redis
+keeps at least that many entries, so the events after the state written last are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from streaming.models import EndReason
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.frames import Frame
 from streaming.runs.readers import OPENED, PING, Output
+from streaming.runs.snapshot import RunSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,11 @@ async def wait_end(redis_client: redis.Redis, session_id: uuid.UUID, *, within: 
     return bool(answer)
 
 
+def snapshot_key(session_id: uuid.UUID) -> str:
+    """Return the Redis key of a session's merged state."""
+    return f"streaming:snapshot:{session_id.hex}"
+
+
 def _encode(frame: Frame) -> dict[str, str]:
     return {"name": frame.name, "json" if frame.is_json else "text": frame.text}
 
@@ -96,12 +106,19 @@ class RedisLogWriter:
     """Copy a run's events to Redis in batches, without slowing the run down."""
 
     def __init__(
-        self, redis_client: redis.Redis, session_id: uuid.UUID, delivered: Callable[[], int]
+        self,
+        redis_client: redis.Redis,
+        session_id: uuid.UUID,
+        delivered: Callable[[], int],
+        snapshot: RunSnapshot | None = None,
     ) -> None:
         self._redis = redis_client
         self._key = key(session_id)
         self._progress_key = progress_key(session_id)
         self._delivered = delivered  # written with each batch (and refreshed in silence)
+        self._snapshot_key = snapshot_key(session_id)
+        self._snapshot = snapshot
+        self._snapshot_at = 0  # the last event of the state written last
         self._pending: list[Frame] = []
         self._outcome: EndReason | None = None
         self._wake = asyncio.Event()
@@ -135,16 +152,37 @@ class RedisLogWriter:
             delivered = self._delivered()
             if not batch and ending is None and delivered == written:
                 continue
+            state = self._state(ending is not None)  # as of the batch's last event
             try:
-                await self._write(batch, ending, delivered)
+                await self._write(batch, ending, delivered, state)
                 written = delivered
             except redis.RedisError as exc:  # Resume from this worker still works.
                 logger.warning("Redis log %s: could not write (%s)", self._key, exc)
             if ending is not None:
                 return
 
-    async def _write(self, batch: list[Frame], ending: EndReason | None, delivered: int) -> None:
+    def _state(self, ending: bool) -> str | None:
+        """Return the merged state to write with this batch, if it is due."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.last_id == self._snapshot_at:
+            return None
+        due = snapshot.last_id - self._snapshot_at >= max(1, conf.log_max_events // 2)
+        if not due and not (ending and self._snapshot_at):
+            return None
+        self._snapshot_at = snapshot.last_id
+        return snapshot.dump()
+
+    async def _write(
+        self,
+        batch: list[Frame],
+        ending: EndReason | None,
+        delivered: int,
+        state: str | None = None,
+    ) -> None:
         pipe = self._redis.pipeline(transaction=False)
+        ttl = int(conf.log_ttl_seconds)
+        if state is not None:  # First: a reader that finds it finds the events after it.
+            pipe.set(self._snapshot_key, state, ex=max(1, ttl))
         for frame in batch:
             pipe.xadd(
                 self._key,
@@ -155,13 +193,14 @@ class RedisLogWriter:
             )
         if ending is not None:
             pipe.xadd(self._key, {"reason": ending.value}, id=END_ID)
-        ttl = int(conf.log_ttl_seconds)
         pipe.expire(self._key, ttl)
         progress = {"delivered": delivered}
         if batch:
             progress["last_event_id"] = batch[-1].id
         pipe.hset(self._progress_key, mapping=progress)  # type: ignore[arg-type]
         pipe.expire(self._progress_key, ttl)
+        if self._snapshot_at:
+            pipe.expire(self._snapshot_key, ttl)
         await pipe.execute()
 
 
@@ -170,12 +209,18 @@ class RedisLogReader:
 
     def __init__(self, redis_client: redis.Redis, session_id: uuid.UUID) -> None:
         self._redis = redis_client
+        self.session_id = session_id
         self._key = key(session_id)
         self.outcome: EndReason | None = None
 
     async def exists(self) -> bool:
         """Return whether Redis keeps a log for this session."""
         return bool(await self._redis.exists(self._key))
+
+    async def snapshot(self) -> RunSnapshot | None:
+        """Return the run's merged state kept beside its log, if any."""
+        state = await self._redis.get(snapshot_key(self.session_id))
+        return None if state is None else RunSnapshot.load(state)
 
     async def check(self, after: int) -> None:
         """Raise EventLogExpiredError if events after `after` were trimmed away."""

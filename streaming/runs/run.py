@@ -75,8 +75,7 @@ class StreamRun:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._unread: asyncio.TimerHandle | None = None
-        # Until its first reader attaches, the log holds that reader's place from event 0;
-        # the first reader then holds it as its own.
+        # The first reader's place, held from event 0 until it attaches and holds it itself.
         self._first_reader: object | None = object()
         self.log.hold(self._first_reader, 0)
 
@@ -106,8 +105,9 @@ class StreamRun:
         name = f"stream-run-{self.session_id}"
         redis_client = redislog.client()
         if redis_client is not None:
+            mirror = redislog.RedisLogWriter
             self._mirror = context.run(
-                redislog.RedisLogWriter, redis_client, self.session_id, lambda: self.delivered
+                mirror, redis_client, self.session_id, lambda: self.delivered, self.log.snapshot
             )
         self._task = asyncio.create_task(self._drive(), name=name, context=context)
         if self._subscription is not None:

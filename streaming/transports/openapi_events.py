@@ -21,7 +21,13 @@ within the session; what `Last-Event-ID` names), `event: <name>` (prose text has
 `data:`, blank line. Chat data is one line of JSON; prose text is sent as one `data:` line
 per line, so a standard parser rebuilds it exactly. A stream that does not finish normally
 ends with an `error` event. The schema describes one event as a standard parser dispatches
-it (`id`, `event`, `data`), as OpenAPI 3.2's `itemSchema` does."""
+it (`id`, `event`, `data`), as OpenAPI 3.2's `itemSchema` does.
+
+A resume from an id whose events are no longer kept starts with compacted frames: per chat
+message changed since that id, the frames that rebuild it from nothing, the first with
+`"snapshot": true` (start that message afresh where it stands); for prose, one `snapshot`
+event holding the whole text so far. Their ids never go down and stay at or below the last
+event they stand for; the live events carry on after it."""
 
 STRING: Schema = {"type": "string"}
 UUID: Schema = {"type": "string", "format": "uuid"}
@@ -55,6 +61,11 @@ DATA_SCHEMAS: dict[str, Schema] = {
             "content": STRING,
             "reasoning_content": STRING,
             "finish_reason": STRING,
+            "snapshot": {
+                "const": True,
+                "description": "Only on a resume's compacted frames: this message starts "
+                "afresh here.",
+            },
         },
     },
     "ToolCallsData": _message_and(
@@ -82,6 +93,7 @@ DATA_SCHEMAS: dict[str, Schema] = {
             "role": ASSISTANT,
             "content": STRING,
             "finish_reason": {"const": "interrupt"},
+            "snapshot": {"const": True},
             "options": {
                 "type": "array",
                 "items": {
@@ -145,7 +157,13 @@ def _json_data(name: str) -> Schema:
 EVENT_SCHEMAS: dict[str, Schema] = {
     **DATA_SCHEMAS,
     "ChatEvent": {"oneOf": [_event(name, _json_data(data)) for name, data in CHAT_EVENTS.items()]},
-    "ProseEvent": {"oneOf": [_event("message", STRING), _event("error", _json_data("EndData"))]},
+    "ProseEvent": {
+        "oneOf": [
+            _event("message", STRING),
+            _event("snapshot", {**STRING, "description": "A resume's whole text so far."}),
+            _event("error", _json_data("EndData")),
+        ]
+    },
 }
 
 

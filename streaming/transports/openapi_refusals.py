@@ -94,8 +94,10 @@ def body_refusals() -> list[Refused]:
 
 
 def expired() -> Refused:
-    """Return the 410 of a resume from events the log dropped (the log's own text)."""
-    text = EventLogExpiredError.__doc__ or ""
+    """Return the 410 of a resume from events the log dropped, its state gone too (the
+    log's own text)."""
+    text = (EventLogExpiredError.__doc__ or "").rstrip(".")
+    text += ", nor the run's merged state that would stand in for them (a snapshot)."
     return Refused(410, "expired", text, str(EventLogExpiredError(3, 16)), {})
 
 

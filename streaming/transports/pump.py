@@ -11,12 +11,15 @@ from streaming.observe.context import StreamTags, current_stream
 from streaming.runs.frames import Frame
 from streaming.runs.readers import Comment, Followable
 from streaming.runs.run import StreamRun
+from streaming.runs.snapshot import SnapshotResume
 
 T = TypeVar("T")
 
 
 def tags_of(stream: Followable, session_id: uuid.UUID) -> StreamTags:
     """Return what names `stream` in log lines (a resumed log knows only its session)."""
+    if isinstance(stream, SnapshotResume):
+        stream = stream.stream
     return stream.tags if isinstance(stream, StreamRun) else StreamTags(str(session_id))
 
 

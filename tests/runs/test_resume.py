@@ -144,20 +144,25 @@ async def test_in_cancel_mode_the_run_stops_when_its_last_reader_leaves(
 
 
 @override_settings(STREAM_LOG_MAX_EVENTS=5)
-async def test_resume_from_an_id_no_longer_kept_is_a_clear_error(probe: Probe, use_source) -> None:
+async def test_resume_from_an_id_no_longer_kept_gets_the_merged_state(
+    probe: Probe, use_source
+) -> None:
     use_source("CountingSource")
     probe.events = 20
     done = await post_json("/api/chat/stream", CHAT)
     await done.read_all()
     session_id = done.headers["x-stream-session-id"]
 
-    expired = await resume(session_id, after=3)
+    compacted = await resume(session_id, after=3)
     kept = await resume(session_id, after=15)
 
-    assert expired.status == 410
-    assert json.loads(await expired.read_all()) == {
-        "detail": "Events after id 3 are no longer kept; the oldest kept is 16."
-    }
+    assert compacted.status == 200
+    text = "".join(f"t{i} " for i in range(20))
+    assert await compacted.read_all() == (
+        b": stream open\n\nid: 20\nevent: message_chunk\ndata: "
+        b'{"thread_id":"resume-thread","agent":"reporter","id":"run-test","role":"assistant",'
+        b'"content":"' + text.encode() + b'","snapshot":true,"finish_reason":"stop"}\n\n'
+    )
     assert [f.id for f in parse(await kept.read_all())] == ["16", "17", "18", "19", "20"]
 
 
