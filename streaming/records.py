@@ -7,13 +7,14 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.models import EndReason, Kind, Status, StreamSession, Transport, WebhookDelivery
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -179,6 +180,29 @@ def touch_sessions(session_ids: list[uuid.UUID]) -> int:
 def get_session(session_id: uuid.UUID) -> StreamSession | None:
     """Return the session's row, or None."""
     return StreamSession.objects.filter(pk=session_id).first()
+
+
+@in_records_thread
+def record_delivery(
+    session_id: uuid.UUID,
+    *,
+    attempt: int,
+    url: str,
+    at: datetime,
+    status_code: int | None,
+    error: str,
+    duration_ms: int,
+) -> None:
+    """Record one attempt to deliver a session's webhook."""
+    WebhookDelivery.objects.create(
+        session_id=session_id,
+        attempt=attempt,
+        url=url[:2048],
+        at=at,
+        status_code=status_code,
+        error=error,
+        duration_ms=duration_ms,
+    )
 
 
 @in_records_thread

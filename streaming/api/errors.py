@@ -73,6 +73,11 @@ class Refusal(enum.Enum):
     ALREADY_ENDED = (409, "The session has already ended; nothing was changed.", False)
     NOT_KEPT = (410, "The events of this session are no longer kept.", False)
     BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)
+    WEBHOOK_NOT_ALLOWED = (
+        422,
+        "This server does not send webhooks to that host (STREAM_WEBHOOK_ALLOWED_HOSTS).",
+        False,
+    )
     CLIENT_AT_LIMIT = (429, "Too many live streams from this client; retry later.", True)
     AT_LIMIT = (503, "The server is at its limit of live streams; retry later.", True)
     SHUTTING_DOWN = (503, "The server is restarting; retry later.", True)

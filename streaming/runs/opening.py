@@ -18,7 +18,7 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import conf
 from streaming.models import EndReason, Kind, Status, Transport
 from streaming.observe import metrics
-from streaming.runs import redislog, shutdown
+from streaming.runs import redislog, shutdown, webhooks
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
@@ -131,6 +131,7 @@ async def _open(
 ) -> StreamRun:
     """Admit the stream, record it, and start its run (503 if the database or the channel
     layer fails meanwhile: the request gets an answer, never a bare 500)."""
+    webhook = webhooks.allowed_target(request.webhook)  # 422 before anything opens
     _admit(client)
     registry = live_runs()
     registry.opening += 1
@@ -147,6 +148,7 @@ async def _open(
             user_agent=client.user_agent,
             owner_id=client.user_id,
         )
+        webhooks.expect(session_id, webhook)
         run = StreamRun(
             session_id=session_id,
             kind=kind,

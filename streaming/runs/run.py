@@ -23,7 +23,7 @@ from streaming.observe.context import StreamTags
 from streaming.observe.runs import RunObservation
 from streaming.observe.tracing import parent_context
 from streaming.runs import cancel as control
-from streaming.runs import redislog, shutdown
+from streaming.runs import redislog, shutdown, webhooks
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
 from streaming.runs.readers import Comment, Output, reader_connection
@@ -232,10 +232,8 @@ class StreamRun:
     async def _finish(
         self, reason: EndReason, error: str, *, public_error: str | None = None
     ) -> None:
-        """Record the end, then send the guard's final frame where someone listens.
-
-        `public_error` replaces the generic text of a failure's `error` frame.
-        """
+        """Record the end, then send the guard's final frame where someone listens
+        (`public_error` replaces the generic text of a failure's `error` frame)."""
         if self._finishing or self.log.closed:
             return
         self._finishing = True
@@ -268,6 +266,7 @@ class StreamRun:
                 self._append(self._error_event(frame))
             self.log.close(reason)
             self.observed.ended(reason, delivered)
+            webhooks.run_ended(self.session_id)  # in the background, once the row is final
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:
