@@ -141,7 +141,7 @@ class WebhookDelivery(models.Model):
         verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
-        return f"webhook attempt {self.attempt} of {self.session_id}"
+        return f"attempt {self.attempt}"
 
     @property
     def delivered(self) -> bool:

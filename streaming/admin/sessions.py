@@ -36,10 +36,14 @@ class WebhookDeliveryInline(admin.TabularInline[WebhookDelivery, Any]):
 
     model = WebhookDelivery
     fk_name = "session"
-    fields = readonly_fields = ("attempt", "at", "url", "status_code", "error", "duration_ms")
+    fields = readonly_fields = ("attempt", "sent", "url", "status_code", "error", "duration_ms")
     extra = 0
     can_delete = False
     verbose_name_plural = "webhook deliveries"
+
+    @admin.display(description="sent", ordering="at")
+    def sent(self, delivery: WebhookDelivery) -> str:
+        return date_format(timezone.localtime(delivery.at), TIME_FORMAT)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Whoever may see the session may see how its webhook went.
