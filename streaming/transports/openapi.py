@@ -34,6 +34,7 @@ from streaming.transports.openapi_events import EVENT_SCHEMAS, UUID, Schema, eve
 from streaming.transports.openapi_refusals import body_refusals, expired, refusals
 from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
 from streaming.transports.openapi_server import json_answer, operation, server_paths
+from streaming.transports.openapi_webhooks import webhooks
 
 API_VERSION = "0.1.0"
 
@@ -84,6 +85,7 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         "Run deer-flow's research workflow and stream its events",
         "ChatEvent",
         Refusal.MCP_DISABLED,
+        Refusal.WEBHOOK_NOT_ALLOWED,
     )
     chat["requestBody"] |= {
         "description": "Unknown fields are ignored; an empty body is refused (422), as "
@@ -95,7 +97,12 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         "/api/chat/stream": {"post": chat},
         "/api/prose/generate": {
             "post": _stream_post(
-                mode, "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
+                mode,
+                "proseGenerate",
+                ProseRequest,
+                "Stream the prose writer's text",
+                "ProseEvent",
+                Refusal.WEBHOOK_NOT_ALLOWED,
             )
         },
         "/api/sessions/{session_id}": {
@@ -241,6 +248,7 @@ def _document(mode: AuthMode) -> dict[str, Any]:
             f"STREAM_AUTH={mode}.",
         },
         "paths": _paths(mode),
+        "webhooks": webhooks(),
         "components": components,
     }
 

@@ -389,4 +389,6 @@ def test_session_page_shows_its_webhook_attempts_read_only(admin_client: Client)
 def webhook_rows(page: Page) -> list[list[str]]:
     """Return the webhook attempts a session's page shows, each row's cells as text."""
     rows = page.all(tag="tr", cls="has_original", inside="webhook_deliveries-group")
-    return [[text(cell) for cell in row.children if getattr(cell, "name", "") == "td"] for row in rows]
+    return [
+        [text(cell) for cell in row.children if getattr(cell, "name", "") == "td"] for row in rows
+    ]
