@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx2
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 USER_AGENT = "deerflow-streaming-webhooks"
+ABANDONED = "abandoned: the server shut down"
+RECORD_ABANDONED_SECONDS = 1.0
 
 _targets: dict[uuid.UUID, str] = {}
 _in_flight: set[asyncio.Task[None]] = set()
@@ -103,8 +106,8 @@ async def drain(*, within: float) -> None:
         _, unfinished = await asyncio.wait(pending, timeout=within)
         for task in unfinished:
             task.cancel()
-        if unfinished:
-            await asyncio.wait(unfinished)
+        if unfinished:  # each records its abandoned attempt
+            await asyncio.wait(unfinished, timeout=RECORD_ABANDONED_SECONDS)
     if _shared:
         _, client = _shared.pop()
         await client.aclose()
@@ -181,11 +184,27 @@ async def _attempt(
                 )
     except TimeoutError:
         result = Attempt(None, f"no answer within {conf.webhook_timeout_seconds:g} s")
+    except asyncio.CancelledError:  # the server is shutting down (see `drain`)
+        await _record(session_id, url, at, started, Attempt(None, ABANDONED), attempt=attempt)
+        raise
     except Exception as exc:  # any failure to reach the receiver is worth another attempt
         result = Attempt(None, f"{type(exc).__name__}: {exc}".rstrip(": "))
-    duration_ms = round((time.perf_counter() - started) * 1000)
     if not result.delivered:
         logger.info("Stream %s: webhook attempt %d failed: %s", session_id, attempt, result.error)
+    await _record(session_id, url, at, started, result, attempt=attempt)
+    return result
+
+
+async def _record(
+    session_id: uuid.UUID,
+    url: str,
+    at: datetime,
+    started: float,
+    result: Attempt,
+    *,
+    attempt: int,
+) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000)
     try:
         await records.record_delivery(
             session_id,
@@ -198,7 +217,6 @@ async def _attempt(
         )
     except Exception as exc:
         logger.warning("Stream %s: could not record a webhook attempt (%s)", session_id, exc)
-    return result
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,15 @@ import websockets
 
 from tests.support.accounts import PASSWORD, manage
 from tests.support.htmlpage import Page, text
-from tests.support.live import LiveServer, migrate, serve, server_env, wait_for_session
+from tests.support.live import (
+    LiveServer,
+    log_problems,
+    migrate,
+    serve,
+    server_env,
+    terminate,
+    wait_for_session,
+)
 from tests.support.sseparse import parse
 from tests.support.webhook_receiver import HANG, SECRET, webhook_receiver
 
@@ -208,3 +218,38 @@ async def test_a_receiver_that_hangs_does_not_hold_the_stream_end(server: LiveSe
     assert (record["status"], record["end_reason"]) == ("completed", "")
     assert hook.verified == record
     assert attempts == [["1", "200", "-"]]
+
+
+async def test_a_delivery_in_flight_at_shutdown_is_abandoned_within_the_grace(
+    tmp_path: Path,
+) -> None:
+    env = server_env(
+        tmp_path,
+        STREAM_DEMO_DELAY_MS="2",
+        STREAM_WEBHOOK_SECRET=SECRET,
+        STREAM_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
+        STREAM_WEBHOOK_TIMEOUT_SECONDS="120",
+        STREAM_CANCEL_GRACE_SECONDS="1",
+    )
+    migrate(env)
+    async with webhook_receiver(HANG) as receiver:
+        with serve(env, tmp_path / "uvicorn.log", "uvicorn") as live:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                request = {**PROSE, "webhook": receiver.url}
+                async with client.stream("POST", "/api/prose/generate", json=request) as response:
+                    await response.aread()
+                session_id = response.headers["x-stream-session-id"]
+                await receiver.next()
+            # Far below the attempt's own bound (120 s): the shutdown does not wait for it.
+            await terminate(live, within=30)
+            log = live.log_text()
+
+    with sqlite3.connect(tmp_path / "live.sqlite3") as db:
+        attempts = db.execute(
+            "SELECT attempt, status_code, error FROM streaming_webhookdelivery "
+            "WHERE session_id = ?",
+            [session_id.replace("-", "")],
+        ).fetchall()
+    assert attempts == [(1, None, "abandoned: the server shut down")]
+    assert f"Stream {session_id}: webhook to {receiver.url} abandoned at shutdown" in log
+    assert log_problems(log) == []
