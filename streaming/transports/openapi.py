@@ -224,15 +224,16 @@ RESPONSE_MODELS = (SessionRecord, CancelAccepted, ObserverLink, Config, Health, 
 
 def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:
     """Return the document of the API as STREAM_AUTH (or `mode`) makes it: its security
-    schemes, the requirements and the refusals of access are the mode's."""
-    return _document(mode or conf.access_mode)
+    schemes, the requirements and the refusals of access are the mode's; the `webhook`
+    field takes the hosts of STREAM_WEBHOOK_ALLOWED_HOSTS."""
+    return _document(mode or conf.access_mode, conf.webhook_allowed_hosts)
 
 
 @cache
-def _document(mode: AuthMode) -> dict[str, Any]:
+def _document(mode: AuthMode, webhook_hosts: frozenset[str]) -> dict[str, Any]:
     """Return the OpenAPI document of `mode` (built once; callers must not change it)."""
     schemas = merged(model_schemas(*RESPONSE_MODELS, mode="serialization").items(), into={})
-    merged(request_schemas().items(), into=schemas)
+    merged(request_schemas(webhook_hosts).items(), into=schemas)
     merged(EVENT_SCHEMAS.items(), into=schemas)
     components: dict[str, Any] = {"schemas": schemas}
     if schemes := security_schemes(mode):
