@@ -57,6 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     manage(env, "shell", "-c", code)
     with serve(env, tmp / "uvicorn.log", "uvicorn") as live:
         yield live
+    assert log_problems(live.log_text()) == []  # failed deliveries are warnings, not errors
 
 
 @contextlib.asynccontextmanager
@@ -162,6 +163,35 @@ async def test_a_receiver_that_fails_once_gets_a_retry_and_the_admin_shows_both(
     assert int(second.headers["webhook-timestamp"]) >= int(first.headers["webhook-timestamp"])
     assert attempts == [["1", "500", "HTTP 500"], ["2", "200", "-"]]
     assert "webhook attempt 1 failed: HTTP 500" in server.log_text()
+
+
+async def logged(server: LiveServer, line: str) -> str:
+    """Return the server's log once it holds `line` (bounded: another process writes it)."""
+    deadline = asyncio.get_running_loop().time() + RECORD_SECONDS
+    while line not in (log := server.log_text()):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)  # Another process's log: nothing to await.
+    return log
+
+
+async def test_a_receiver_that_refuses_with_a_4xx_is_not_retried(server: LiveServer) -> None:
+    async with (
+        webhook_receiver(400) as receiver,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        request = {**PROSE, "webhook": receiver.url}
+        async with client.stream("POST", "/api/prose/generate", json=request) as response:
+            await response.aread()
+        session_id = response.headers["x-stream-session-id"]
+        await receiver.next()
+        gave_up = f"Stream {session_id}: webhook to {receiver.url} not delivered (HTTP 400 after 1"
+        log = await logged(server, gave_up)
+        attempts = await admin_attempts(server, session_id, 1)
+
+    assert gave_up in log
+    assert attempts == [["1", "400", "HTTP 400"]]
+    assert len(receiver.received) == 1
 
 
 async def test_a_webhook_to_a_host_not_allowed_is_refused_before_the_stream_opens(
