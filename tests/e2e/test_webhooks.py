@@ -43,7 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("webhooks")
     env = server_env(
         tmp,
-        STREAM_DEMO_DELAY_MS="10",
+        # Slow enough that a cancel sent after the first event lands well before the end.
+        STREAM_DEMO_DELAY_MS="30",
         STREAM_WEBHOOK_SECRET=SECRET,
         STREAM_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
         # Far above any pause of a busy machine: only a receiver that hangs reaches it.
@@ -163,6 +164,22 @@ async def test_a_receiver_that_fails_once_gets_a_retry_and_the_admin_shows_both(
     assert int(second.headers["webhook-timestamp"]) >= int(first.headers["webhook-timestamp"])
     assert attempts == [["1", "500", "HTTP 500"], ["2", "200", "-"]]
     assert "webhook attempt 1 failed: HTTP 500" in server.log_text()
+
+
+async def test_429_and_503_are_retried_until_the_receiver_takes_it(server: LiveServer) -> None:
+    async with (
+        webhook_receiver(429, 503) as receiver,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        request = {**PROSE, "webhook": receiver.url}
+        async with client.stream("POST", "/api/prose/generate", json=request) as response:
+            await response.aread()
+        session_id = response.headers["x-stream-session-id"]
+        hooks = [await receiver.next() for _ in range(3)]
+        attempts = await admin_attempts(server, session_id, 3)
+
+    assert [hook.problem for hook in hooks] == ["", "", ""]
+    assert attempts == [["1", "429", "HTTP 429"], ["2", "503", "HTTP 503"], ["3", "200", "-"]]
 
 
 async def logged(server: LiveServer, line: str) -> str:
