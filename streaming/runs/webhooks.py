@@ -144,10 +144,9 @@ async def _deliver(session_id: uuid.UUID, url: str) -> None:
         )
         metrics.WEBHOOKS.labels("abandoned").inc()
         raise
-    if result.delivered:
-        outcome = "delivered"
-    else:
-        outcome = "failed" if result.retryable else "refused"
+    outcome = "delivered" if result.delivered else "failed" if result.retryable else "refused"
+    metrics.WEBHOOKS.labels(outcome).inc()
+    if not result.delivered:
         logger.warning(
             "Stream %s: webhook to %s not delivered (%s after %d attempts)",
             session_id,
@@ -155,7 +154,6 @@ async def _deliver(session_id: uuid.UUID, url: str) -> None:
             result.error,
             attempt,
         )
-    metrics.WEBHOOKS.labels(outcome).inc()
 
 
 async def _attempt(

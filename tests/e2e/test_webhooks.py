@@ -205,8 +205,10 @@ async def test_a_receiver_that_refuses_with_a_4xx_is_not_retried(server: LiveSer
         gave_up = f"Stream {session_id}: webhook to {receiver.url} not delivered (HTTP 400 after 1"
         log = await logged(server, gave_up)
         attempts = await admin_attempts(server, session_id, 1)
+        exposition = (await client.get("/metrics")).text
 
     assert gave_up in log
+    assert 'deerflow_webhooks_total{outcome="refused"} 1.0' in exposition.splitlines()
     assert attempts == [["1", "400", "HTTP 400"]]
     assert len(receiver.received) == 1
 
