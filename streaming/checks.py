@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
+from streaming.api.webhooks import decode_secret, http_url_problem
 from streaming.conf import Setting, StreamingSettings, conf
 
 LANGGRAPH_PACKAGES = ("langgraph", "langchain_core")
@@ -137,6 +138,43 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     if not errors:
         errors += _idle_warnings()
+        errors += _webhook_errors()
+    return errors
+
+
+def _webhook_errors() -> list[CheckMessage]:
+    """Refuse webhooks that would go unsigned, a malformed secret, a URL that is not http(s)."""
+    errors: list[CheckMessage] = []
+    if conf.webhook_url and (problem := http_url_problem(conf.webhook_url)):
+        errors.append(
+            Error(
+                f"STREAM_WEBHOOK_URL is {conf.webhook_url!r}: {problem}.",
+                hint="Set it to an http:// or https:// URL, or leave it unset.",
+                id="streaming.E032",
+            )
+        )
+    secret = conf.webhook_secret
+    if secret:
+        try:
+            decode_secret(secret)
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"STREAM_WEBHOOK_SECRET is malformed: {exc}.",
+                    hint="Use the Standard Webhooks form, whsec_ + base64 of 24 to 64 random "
+                    "bytes.",
+                    id="streaming.E030",
+                )
+            )
+    elif conf.webhook_url or conf.webhook_allowed_hosts:
+        errors.append(
+            Error(
+                "Webhooks are enabled (STREAM_WEBHOOK_URL or STREAM_WEBHOOK_ALLOWED_HOSTS) but "
+                "STREAM_WEBHOOK_SECRET is not set: receivers could not tell them from forgeries.",
+                hint="Set STREAM_WEBHOOK_SECRET to whsec_ + base64 of 24 to 64 random bytes.",
+                id="streaming.E031",
+            )
+        )
     return errors
 
 

@@ -222,6 +222,28 @@ class StreamingSettings:
         "Bound on a stopped run's cleanup, on shutdown, and on waiting for a first reader.",
         non_negative=True,
     )
+    webhook_url = Setting(
+        "STREAM_WEBHOOK_URL", "", str, "Where every run's final record is POSTed (empty: nowhere)."
+    )
+    webhook_allowed_hosts_setting = Setting(
+        "STREAM_WEBHOOK_ALLOWED_HOSTS",
+        "",
+        str,
+        "Hosts a request's own `webhook` URL may name, comma-separated (empty: none).",
+    )
+    webhook_secret = Setting(
+        "STREAM_WEBHOOK_SECRET", "", str, "Signing secret of webhooks, `whsec_<base64>`."
+    )
+    webhook_attempts = Setting(
+        "STREAM_WEBHOOK_ATTEMPTS", 5, int, "Attempts to deliver one webhook.", non_negative=True
+    )
+    webhook_timeout_seconds = Setting(
+        "STREAM_WEBHOOK_TIMEOUT_SECONDS",
+        10.0,
+        float,
+        "Bound on one webhook attempt (connect, send, answer).",
+        non_negative=True,
+    )
     otel_traces_exporter = Setting(
         "OTEL_TRACES_EXPORTER",
         "none",
@@ -274,6 +296,12 @@ class StreamingSettings:
     def stale_after_seconds(self) -> float:
         """STREAM_STALE_AFTER_SECONDS, or twice the row heartbeat when it is 0 (unset)."""
         return self.stale_after_seconds_setting or 2 * self.row_heartbeat_seconds
+
+    @property
+    def webhook_allowed_hosts(self) -> frozenset[str]:
+        """STREAM_WEBHOOK_ALLOWED_HOSTS as a set of lower-case host names."""
+        hosts = self.webhook_allowed_hosts_setting.split(",")
+        return frozenset(host.strip().lower() for host in hosts if host.strip())
 
     @classmethod
     def all(cls) -> list[Setting[Any]]:

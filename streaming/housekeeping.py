@@ -53,8 +53,9 @@ def prune_sessions(*, days: int = DEFAULT_PRUNE_DAYS, batch_size: int = DEFAULT_
         ids = list(old.order_by().values_list("pk", flat=True)[:batch_size])
         if not ids:
             return deleted
-        count, _ = StreamSession.objects.filter(pk__in=ids).delete()
-        deleted += count
+        # Their webhook attempts go with them; only the sessions are counted.
+        _, counts = StreamSession.objects.filter(pk__in=ids).delete()
+        deleted += counts.get(StreamSession._meta.label, 0)
 
 
 def run_every(seconds: float, task: Callable[[], object], *, stop: threading.Event) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "Status",
     "StreamSession",
     "Transport",
+    "WebhookDelivery",
 ]
 
 # The permission that lets a staff member read and cancel every user's sessions.
@@ -119,6 +120,35 @@ class CancelledSession(StreamSession):
     class Meta:
         proxy = True
         verbose_name = "cancelled session"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver a session's completion webhook, and what the receiver said."""
+
+    session = models.ForeignKey(
+        StreamSession, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    attempt = models.PositiveSmallIntegerField(help_text="1 for the first try, then each retry.")
+    url = models.CharField(max_length=2048)
+    at = models.DateTimeField(help_text="When the attempt began.")
+    status_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The receiver's HTTP status; empty if none came."
+    )
+    error = models.TextField(blank=True, help_text="Why the attempt failed, if it did.")
+    duration_ms = models.PositiveIntegerField(help_text="From sending to the answer or failure.")
+
+    class Meta:
+        ordering = ["session", "at", "attempt"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt}"
+
+    @property
+    def delivered(self) -> bool:
+        """Return whether the receiver accepted it (a 2xx answer)."""
+        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class ApiToken(models.Model):

@@ -7,13 +7,14 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.models import EndReason, Kind, Status, StreamSession, Transport, WebhookDelivery
 from streaming.runs.endings import LIVE_STATUSES
 
 T = TypeVar("T")
@@ -205,6 +206,29 @@ def thread_sessions(thread_id: str, *, owner_id: int | None, limit: int) -> list
     if owner_id is not None:
         sessions = sessions.filter(owner_id=owner_id)
     return list(sessions.order_by("-started_at")[:limit])
+
+
+@in_records_thread
+def record_delivery(
+    session_id: uuid.UUID,
+    *,
+    attempt: int,
+    url: str,
+    at: datetime,
+    status_code: int | None,
+    error: str,
+    duration_ms: int,
+) -> None:
+    """Record one attempt to deliver a session's webhook."""
+    WebhookDelivery.objects.create(
+        session_id=session_id,
+        attempt=attempt,
+        url=url[:2048],
+        at=at,
+        status_code=status_code,
+        error=error,
+        duration_ms=duration_ms,
+    )
 
 
 @in_records_thread

@@ -162,3 +162,38 @@ def test_project_settings_do_not_import_the_app() -> None:
     settings_source = (Path(__file__).resolve().parents[1] / "project" / "settings.py").read_text()
     assert "import streaming" not in settings_source
     assert "from streaming" not in settings_source
+
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+ZwyFfrV1hI="
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"STREAM_WEBHOOK_URL": "https://hooks.example/x"}, ["streaming.E031"]),
+        ({"STREAM_WEBHOOK_ALLOWED_HOSTS": "hooks.example"}, ["streaming.E031"]),
+        ({"STREAM_WEBHOOK_SECRET": "whsec_c2hvcnQ="}, ["streaming.E030"]),
+        ({"STREAM_WEBHOOK_SECRET": "not-the-spec-form"}, ["streaming.E030"]),
+        (
+            {
+                "STREAM_WEBHOOK_URL": "ftp://hooks.example/x",
+                "STREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            },
+            ["streaming.E032"],
+        ),
+        (
+            {
+                "STREAM_WEBHOOK_URL": "https://hooks.example/x",
+                "STREAM_WEBHOOK_ALLOWED_HOSTS": "hooks.example, 127.0.0.1",
+                "STREAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            },
+            [],
+        ),
+        ({}, []),
+    ],
+)
+def test_webhooks_need_a_well_formed_secret_and_an_http_url(
+    overrides: dict[str, str], expected: list[str]
+) -> None:
+    with override_settings(**overrides):
+        assert streaming_errors() == expected

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from streaming.housekeeping import prune_sessions, run_every, sweep_stale_sessions
-from streaming.models import StreamSession
+from streaming.models import StreamSession, WebhookDelivery
 from tests.support.live import ROOT, migrate, server_env
 from tests.support.rows import make_session
 
@@ -144,9 +144,25 @@ def test_prune_deletes_in_batches() -> None:
         make_session(ago=timedelta(days=60))
     with CaptureQueriesContext(connection) as queries:
         assert prune_sessions(days=30, batch_size=2) == 5
-    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    deletes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('DELETE FROM "streaming_streamsession"')
+    ]
     assert len(deletes) == 3
     assert not StreamSession.objects.exists()
+
+
+def test_prune_takes_the_webhook_attempts_of_the_sessions_it_deletes() -> None:
+    old, recent = make_session(ago=timedelta(days=31)), make_session(ago=timedelta(days=1))
+    for session in (old, old, recent):
+        WebhookDelivery.objects.create(
+            session=session, attempt=1, url="https://h.example/", at=timezone.now(), duration_ms=1
+        )
+
+    assert prune_sessions(days=30) == 1  # sessions, not their attempts
+
+    assert list(WebhookDelivery.objects.values_list("session", flat=True)) == [recent.pk]
 
 
 def test_prune_command_reports_what_it_did() -> None:

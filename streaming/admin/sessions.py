@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from streaming.admin import summary as admin_summary
-from streaming.models import CancelledSession, StreamSession
+from streaming.models import CancelledSession, StreamSession, WebhookDelivery
 from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.endings import LIVE_STATUSES, STOPPED_REASONS
 
@@ -29,6 +29,34 @@ SHORT_ID = 8
 SHORT_THREAD = 18
 TIME_FORMAT = "Y-m-d H:i:s"
 DURATION = ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
+
+
+class WebhookDeliveryInline(admin.TabularInline[WebhookDelivery, Any]):
+    """The session's webhook attempts, read-only: when, where, and what the receiver said."""
+
+    model = WebhookDelivery
+    fk_name = "session"
+    fields = readonly_fields = ("attempt", "sent", "url", "status_code", "error", "duration_ms")
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "webhook deliveries"
+
+    @admin.display(description="sent", ordering="at")
+    def sent(self, delivery: WebhookDelivery) -> str:
+        return date_format(timezone.localtime(delivery.at), TIME_FORMAT)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may see the session may see how its webhook went.
+        return request.user.has_perm("streaming.view_streamsession")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class _SessionListAdmin(admin.ModelAdmin[_Session]):
@@ -47,6 +75,7 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         "events_sent",
     ]
     list_select_related = ["owner"]
+    inlines = [WebhookDeliveryInline]
     list_filter = ["status", "end_reason", "kind", "transport", "owner"]
     date_hierarchy = "started_at"
     search_fields = ["id", "thread_id", "client_address"]

@@ -98,6 +98,11 @@ class Refusal(enum.Enum):
     BAD_EVENT_ID = (422, "Last-Event-ID must be a non-negative integer.", False)
     BAD_LIMIT = (422, "limit must be an integer from 1 to 100.", False)
     BAD_WAIT = (422, "wait must be a number of seconds from 0 to 60.", False)
+    WEBHOOK_NOT_ALLOWED = (
+        422,
+        "This server does not send webhooks to that host (STREAM_WEBHOOK_ALLOWED_HOSTS).",
+        False,
+    )
     CLIENT_AT_LIMIT = (429, "Too many live streams from this client; retry later.", True)
     AT_LIMIT = (503, "The server is at its limit of live streams; retry later.", True)
     SHUTTING_DOWN = (503, "The server is restarting; retry later.", True)

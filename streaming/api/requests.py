@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from streaming.api.webhooks import http_url_problem
 from streaming.conf import MultitaskStrategy, OnDisconnect
 
 DEFAULT_THREAD_ID = "__default__"
@@ -25,6 +27,23 @@ MAX_TEXT = 100_000
 MAX_ITEMS = 200
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+def _http_url(url: str) -> str:
+    if problem := http_url_problem(url):
+        raise ValueError(f"Not a webhook URL: {problem}.")
+    return url
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_http_url),
+    Field(
+        description="An http(s) URL that gets the session's final record, signed, when its "
+        "run ends; its host must be in STREAM_WEBHOOK_ALLOWED_HOSTS (else 422)."
+    ),
+]
 
 
 class Schema(BaseModel):
@@ -114,6 +133,7 @@ class ChatRequest(RunPolicy):
         "this one until it ends (its record says `queued`). Absent or null: "
         "STREAM_MULTITASK_STRATEGY.",
     )
+    webhook: WebhookUrl | None = None
 
     # The body's fields that deer-flow does not define, set aside for a source that reads
     # parameters of its own (the benchmark's synthetic source). Private: never stored in
@@ -162,6 +182,7 @@ class ProseRequest(RunPolicy):
     prompt: LongText
     option: ProseOption
     command: LongText | None = ""
+    webhook: WebhookUrl | None = None
 
     @model_validator(mode="after")
     def _zap_needs_command(self) -> ProseRequest:

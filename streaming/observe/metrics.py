@@ -67,6 +67,12 @@ REFUSALS = Counter("deerflow_refusals", "Requests refused before streaming, by s
 SOURCE_ERRORS = Counter(
     "deerflow_source_errors", "Streams whose source raised.", ["kind", "source"]
 )
+WEBHOOKS = Counter(
+    "deerflow_webhooks",
+    "Completion webhooks, by outcome: delivered, refused (a final 4xx answer), failed "
+    "(every attempt failed), abandoned (shutdown), skipped (no usable secret or record).",
+    ["outcome"],
+)
 UPSTREAM_FIRST_TOKEN = Histogram(
     "deerflow_upstream_first_token_seconds",
     "From a request to the model (or graph) to its first token.",

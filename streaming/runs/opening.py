@@ -18,7 +18,7 @@ from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import MultitaskStrategy, conf
 from streaming.models import EndReason, Kind, Transport
 from streaming.observe import metrics
-from streaming.runs import redislog, shutdown
+from streaming.runs import redislog, shutdown, webhooks
 from streaming.runs.endings import LIVE_STATUSES
 from streaming.runs.eventlog import EventLogExpiredError
 from streaming.runs.readers import Followable
@@ -167,6 +167,7 @@ async def _open(
     """Admit the stream (and to its thread: `hold`, by `strategy`), record it, and start its
     run (503 if the database or the channel layer fails meanwhile: the request gets an
     answer, never a bare 500)."""
+    webhook = webhooks.allowed_target(request.webhook)  # 422 before anything opens
     _admit(client)
     registry = live_runs()
     registry.opening += 1
@@ -191,6 +192,7 @@ async def _open(
             session_id=hold.session_id if hold is not None else None,
             queued=queued,
         )
+        webhooks.expect(session_id, webhook)
         run = StreamRun(
             session_id=session_id,
             kind=kind,

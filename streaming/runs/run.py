@@ -23,7 +23,7 @@ from streaming.observe.context import StreamTags
 from streaming.observe.runs import RunObservation
 from streaming.observe.tracing import parent_context
 from streaming.runs import cancel as control
-from streaming.runs import redislog, shutdown
+from streaming.runs import redislog, shutdown, webhooks
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
 from streaming.runs.frames import final_event
@@ -246,10 +246,8 @@ class StreamRun:
     async def _finish(
         self, reason: EndReason, error: str, *, public_error: str | None = None
     ) -> None:
-        """Record the end, then send the guard's final frame where someone listens.
-
-        `public_error` replaces the generic text of a failure's `error` frame.
-        """
+        """Record the end, then send the guard's final frame where someone listens
+        (`public_error` replaces the generic text of a failure's `error` frame)."""
         if self._finishing or self.log.closed:
             return
         self._finishing = True
@@ -284,6 +282,7 @@ class StreamRun:
             self.log.close(reason)
             self.observed.ended(reason, delivered)
             await free_thread(self.hold)  # if the write failed or was cancelled (once only)
+            webhooks.run_ended(self.session_id)  # in the background, once the row is final
         if self._mirror is not None:
             await records.survive_cancel(self._mirror.close(reason))
         if self._subscription is not None:

@@ -8,10 +8,10 @@ So the server's SIGTERM and SIGINT handlers are wrapped (daphne: once its reacto
 uvicorn: at the ASGI lifespan's startup; uvicorn sends the lifespan's shutdown only after
 its graceful drain, too late): live runs are stopped first (each records `server_shutdown` and
 sends its final `error` frame, reason `shutdown`, to readers still connected), and only when
-their records are written (bounded by STREAM_CANCEL_GRACE_SECONDS) does the server's own
-shutdown begin. From then on new streams are refused (503, guard.py). daphne's "before
-shutdown" trigger and uvicorn's lifespan shutdown do the same for any other way the server
-stops.
+their records are written (bounded by STREAM_CANCEL_GRACE_SECONDS) and the webhooks in flight
+delivered (bounded by it again) does the server's own shutdown begin. From then on new
+streams are refused (503, guard.py). daphne's "before shutdown" trigger and uvicorn's
+lifespan shutdown do the same for any other way the server stops.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.observe import metrics
+from streaming.runs import webhooks
 from streaming.runs.registry import all_live_runs
 
 logger = logging.getLogger(__name__)
@@ -42,18 +43,22 @@ def in_progress() -> bool:
 def interrupt_live_runs() -> asyncio.Future[Any]:
     """Mark the shutdown and end every live run as interrupted, now.
 
-    Return a future that is done when their records are written (bounded by the grace).
+    Return a future that is done when their records are written (bounded by the grace),
+    and then their webhooks, and those already in flight, are delivered (bounded by the
+    grace again; the rest are abandoned).
     """
     _state["in_progress"] = True
     runs = all_live_runs()
     if runs:
         logger.info("Shutting down: interrupting %d live streams", len(runs))
     stops = {asyncio.ensure_future(run.stop(EndReason.SERVER_SHUTDOWN)) for run in runs}
-    if not stops:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-    return asyncio.ensure_future(asyncio.wait(stops, timeout=conf.cancel_grace_seconds))
+    return asyncio.ensure_future(_stop_then_drain(stops))
+
+
+async def _stop_then_drain(stops: set[asyncio.Task[None]]) -> None:
+    if stops:
+        await asyncio.wait(stops, timeout=conf.cancel_grace_seconds)
+    await webhooks.drain(within=conf.cancel_grace_seconds)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -37,6 +37,7 @@ from streaming.transports.openapi_refusals import body_refusals, expired, refusa
 from streaming.transports.openapi_schemas import merged, model_schemas, request_schemas
 from streaming.transports.openapi_server import json_answer, operation, server_paths
 from streaming.transports.openapi_sessions import SESSION, SESSION_ID, session_paths
+from streaming.transports.openapi_webhooks import webhooks
 
 API_VERSION = "0.1.0"
 
@@ -86,6 +87,7 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         Refusal.MCP_DISABLED,
         Refusal.THREAD_BUSY,
         Refusal.THREAD_NOT_FREED,
+        Refusal.WEBHOOK_NOT_ALLOWED,
     )
     chat["requestBody"] |= {
         "description": "Unknown fields are ignored; an empty body is refused (422), as "
@@ -99,7 +101,12 @@ def _paths(mode: AuthMode) -> dict[str, Schema]:
         "/api/chat/stream": {"post": chat},
         "/api/prose/generate": {
             "post": _stream_post(
-                mode, "proseGenerate", ProseRequest, "Stream the prose writer's text", "ProseEvent"
+                mode,
+                "proseGenerate",
+                ProseRequest,
+                "Stream the prose writer's text",
+                "ProseEvent",
+                Refusal.WEBHOOK_NOT_ALLOWED,
             )
         },
         **session_paths(mode),
@@ -205,15 +212,16 @@ RESPONSE_MODELS = (
 
 def openapi_document(mode: AuthMode | None = None) -> dict[str, Any]:
     """Return the document of the API as STREAM_AUTH (or `mode`) makes it: its security
-    schemes, the requirements and the refusals of access are the mode's."""
-    return _document(mode or conf.access_mode)
+    schemes, the requirements and the refusals of access are the mode's; the `webhook`
+    field takes the hosts of STREAM_WEBHOOK_ALLOWED_HOSTS."""
+    return _document(mode or conf.access_mode, conf.webhook_allowed_hosts)
 
 
 @cache
-def _document(mode: AuthMode) -> dict[str, Any]:
+def _document(mode: AuthMode, webhook_hosts: frozenset[str]) -> dict[str, Any]:
     """Return the OpenAPI document of `mode` (built once; callers must not change it)."""
     schemas = merged(model_schemas(*RESPONSE_MODELS, mode="serialization").items(), into={})
-    merged(request_schemas().items(), into=schemas)
+    merged(request_schemas(webhook_hosts).items(), into=schemas)
     merged(EVENT_SCHEMAS.items(), into=schemas)
     components: dict[str, Any] = {"schemas": schemas}
     if schemes := security_schemes(mode):
@@ -229,6 +237,7 @@ def _document(mode: AuthMode) -> dict[str, Any]:
             f"STREAM_AUTH={mode}.",
         },
         "paths": _paths(mode),
+        "webhooks": webhooks(),
         "components": components,
     }
 

@@ -40,13 +40,43 @@ def model_schemas(*models: type[BaseModel], mode: JsonSchemaMode) -> dict[str, S
     return schemas
 
 
-def request_schemas() -> dict[str, Schema]:
-    """Return the request models' schemas with the rules the views add to pydantic's."""
+def request_schemas(webhook_hosts: frozenset[str]) -> dict[str, Schema]:
+    """Return the request models' schemas with the rules the views add to pydantic's (a
+    `webhook` names one of `webhook_hosts`, the server's allow-list)."""
     schemas = model_schemas(ChatRequest, ProseRequest, mode="validation")
     schemas["ProseRequest"] |= ZAP_NEEDS_COMMAND
+    for name in ("ChatRequest", "ProseRequest"):
+        schemas[name]["properties"]["webhook"] = webhook_schema(webhook_hosts)
     for schema in schemas.values():
         _forbid_nul(schema)
     return schemas
+
+
+def webhook_schema(hosts: frozenset[str]) -> Schema:
+    """Return the `webhook` field as this server takes it: null, or an http(s) URL whose
+    host is allowed (no host allowed: null only)."""
+    unset: Schema = {"type": "null"}
+    if not hosts:
+        return unset | {
+            "description": "A URL that gets the session's final record when its run ends; "
+            "this server takes none from requests (STREAM_WEBHOOK_ALLOWED_HOSTS is empty): "
+            "any other value is refused with 422."
+        }
+    names = "|".join(_literal(host) for host in sorted(hosts))
+    url: Schema = {
+        "type": "string",
+        "maxLength": 2048,
+        "pattern": f"^https?://(?:{names})(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$",
+        "description": "An http(s) URL on an allowed host (STREAM_WEBHOOK_ALLOWED_HOSTS) "
+        "that gets the session's final record, signed, when its run ends.",
+    }
+    return {"anyOf": [url, unset], "default": None}
+
+
+def _literal(host: str) -> str:
+    """Return `host` as a regular expression that matches it (IPv6 in its brackets)."""
+    escaped = "".join(c if c.isalnum() or c in "-:" else "\\" + c for c in host)
+    return f"\\[{escaped}\\]" if ":" in host else escaped
 
 
 def _forbid_nul(schema: Any) -> None:

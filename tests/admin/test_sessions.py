@@ -15,7 +15,7 @@ from django.db import connections
 from django.test import AsyncClient, Client, override_settings
 from django.utils import timezone
 
-from streaming.models import EndReason, Kind, StreamSession, Transport
+from streaming.models import EndReason, Kind, StreamSession, Transport, WebhookDelivery
 from tests.support.asgi import post_json
 from tests.support.htmlpage import Page, text
 from tests.support.rows import make_session
@@ -346,3 +346,53 @@ def test_the_list_shows_each_sessions_owner_and_filters_by_user(admin_client: Cl
         f"{SESSIONS}{StreamSession.objects.get(thread_id='alices').pk}/change/"
     )
     assert "alice" in detail.content.decode()
+
+
+def test_session_page_shows_its_webhook_attempts_read_only(admin_client: Client) -> None:
+    session = make_session(reason=EndReason.USER_CANCEL, thread_id="hooked")
+    start = timezone.now()
+    for attempt, status, error in ((1, 500, "HTTP 500"), (2, None, "ConnectError: refused")):
+        WebhookDelivery.objects.create(
+            session=session,
+            attempt=attempt,
+            url="https://hooks.example/stream-ended",
+            at=start + timedelta(seconds=attempt),
+            status_code=status,
+            error=error,
+            duration_ms=12,
+        )
+
+    for url in (SESSIONS, CANCELLED):
+        response = admin_client.get(f"{url}{session.pk}/change/")
+        assert response.status_code == 200
+        rows = webhook_rows(Page(response.content))
+        assert [row[1:] for row in rows] == [
+            [
+                "1",
+                f"{timezone.localtime(start + timedelta(seconds=1)):%Y-%m-%d %H:%M:%S}",
+                "https://hooks.example/stream-ended",
+                "500",
+                "HTTP 500",
+                "12",
+                "",  # the delete column, empty: nothing can be deleted
+            ],
+            [
+                "2",
+                f"{timezone.localtime(start + timedelta(seconds=2)):%Y-%m-%d %H:%M:%S}",
+                "https://hooks.example/stream-ended",
+                "-",
+                "ConnectError: refused",
+                "12",
+                "",
+            ],
+        ]
+        content = response.content.decode()
+        assert 'name="webhook_deliveries-0-url"' not in content  # nothing editable
+
+
+def webhook_rows(page: Page) -> list[list[str]]:
+    """Return the webhook attempts a session's page shows, each row's cells as text."""
+    rows = page.all(tag="tr", cls="has_original", inside="webhook_deliveries-group")
+    return [
+        [text(cell) for cell in row.children if getattr(cell, "name", "") == "td"] for row in rows
+    ]

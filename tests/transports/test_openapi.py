@@ -16,7 +16,11 @@ from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
+from streaming.api.bodies import validate
+from streaming.api.errors import ApiError
+from streaming.api.requests import ChatRequest, ProseRequest
 from streaming.conf import AUTH_CHOICES, AuthMode
+from streaming.runs import webhooks
 from streaming.transports.http import ApiNotFoundView
 from streaming.transports.openapi import openapi_document
 from tests.support.asgi import HttpExchange, post_json, request
@@ -460,3 +464,62 @@ async def test_prose_error_event_is_documented() -> None:
     frames = assert_documented(exchange, "/api/prose/generate", "post")
     assert frames[-1].event == "error"
     assert frames[-1].json()["reason"] == "timeout"
+
+
+# The `webhook` field, as this server's allow-list makes it.
+
+ALLOWED = {"STREAM_WEBHOOK_ALLOWED_HOSTS": "hooks.example, 127.0.0.1, ::1"}
+
+
+def webhook_admitted(model: type[ChatRequest | ProseRequest], body: dict[str, Any]) -> bool:
+    """Return whether the views admit the body's `webhook` (422 if not)."""
+    try:
+        webhooks.allowed_target(validate(model, body).webhook)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return False
+    return True
+
+
+def allowed_schema(name: str) -> dict[str, Any]:
+    """Return a request's schema in the document of a server that allows `ALLOWED`."""
+    with override_settings(**ALLOWED):
+        components = openapi_document()["components"]
+    return {**components["schemas"][name], "components": components}
+
+
+def test_without_allowed_hosts_the_document_takes_no_webhook() -> None:
+    body = {"prompt": "x", "option": "fix"}
+    assert validator(PROSE_SCHEMA).is_valid({**body, "webhook": None})
+    assert not validator(PROSE_SCHEMA).is_valid({**body, "webhook": "https://hooks.example/"})
+    assert not validator(CHAT_SCHEMA).is_valid({"webhook": "https://hooks.example/"})
+    assert not webhook_admitted(ProseRequest, {**body, "webhook": "https://hooks.example/"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_every_documented_webhook_url_is_admitted(data: st.DataObject) -> None:
+    url = data.draw(from_schema(allowed_schema("ChatRequest")["properties"]["webhook"]))
+    with override_settings(**ALLOWED):
+        assert webhook_admitted(ChatRequest, {"webhook": url})
+
+
+@pytest.mark.parametrize(
+    ("url", "documented"),
+    [
+        ("https://hooks.example/stream-ended?k=1", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://[::1]:9/x", True),
+        ("https://hooks.example.evil.test/", False),
+        ("https://evil.test/?hooks.example", False),
+        ("https://evil.test#@hooks.example", False),
+        ("ftp://hooks.example/", False),
+    ],
+)
+def test_the_documented_webhook_urls_are_those_admitted(url: str, documented: bool) -> None:
+    body = {"prompt": "x", "option": "fix", "webhook": url}
+    schema = allowed_schema("ProseRequest")
+    assert Draft202012Validator(schema).is_valid(body) is documented
+    with override_settings(**ALLOWED):
+        assert webhook_admitted(ProseRequest, body) is documented

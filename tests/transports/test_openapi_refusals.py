@@ -75,6 +75,7 @@ CASES = [
             Case("POST", path, Refusal.CSRF_FAILED, body, USERS, failure="cookie"),
             Case("POST", path, Refusal.SHUTTING_DOWN, body, failure="shutdown"),
             Case("POST", path, Refusal.CANNOT_OPEN, body, failure="database"),
+            Case("POST", path, Refusal.WEBHOOK_NOT_ALLOWED, {**body, "webhook": "https://x.test/"}),
         ]
     ),
     Case("POST", "/api/chat/stream", Refusal.MCP_DISABLED, {"mcp_settings": {"servers": {}}}),
