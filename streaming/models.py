@@ -18,6 +18,7 @@ __all__ = [
     "CancelledSession",
     "EndReason",
     "Kind",
+    "SessionPanel",
     "Status",
     "StreamSession",
     "Transport",
@@ -65,6 +66,14 @@ class StreamSession(models.Model):
         default=0, help_text="Id of the last event the stream produced."
     )
     source = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(
+        max_length=100, blank=True, help_text="The process that ran the stream (host:pid)."
+    )
+    first_event_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Milliseconds from the run's start to its source's first event (none: none).",
+    )
     request_params = models.JSONField(default=dict, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
@@ -89,6 +98,8 @@ class StreamSession(models.Model):
             models.Index(fields=["kind", "started_at"], name="session_kind_started"),
             models.Index(fields=["transport", "started_at"], name="session_transport_started"),
             models.Index(fields=["client_address"], name="session_client_address"),
+            # The live panel: the runs that ended in the last hour, by reason.
+            models.Index(fields=["ended_at", "end_reason"], name="session_ended_reason"),
         ]
 
     def __str__(self) -> str:
@@ -117,6 +128,15 @@ class CancelledSession(StreamSession):
     class Meta:
         proxy = True
         verbose_name = "cancelled session"
+
+
+class SessionPanel(StreamSession):
+    """The admin's live panel: streams live now and the last hour's, summed (no list)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "live panel"
+        verbose_name_plural = "live panel"
 
 
 class ApiToken(models.Model):

@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.observe.worker import worker_id
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -74,6 +75,7 @@ _FINAL_FIELDS = (
     "events_sent",
     "last_event_id",
     "error",
+    "first_event_ms",
 )
 
 
@@ -124,6 +126,8 @@ def open_session(
         "events_sent": 0,
         "last_event_id": 0,
         "source": source,
+        "worker": worker_id(),
+        "first_event_ms": None,
         "request_params": request_params,
         "client_address": client_address,
         "user_agent": user_agent[:512],
@@ -144,6 +148,7 @@ def finish_session(
     events_sent: int,
     last_event_id: int,
     error: str = "",
+    first_event_ms: float | None = None,
 ) -> bool:
     """Record how a running stream ended; return False if it had already ended."""
     now = timezone.now()
@@ -155,6 +160,7 @@ def finish_session(
         "events_sent": events_sent,
         "last_event_id": last_event_id,
         "error": error,
+        "first_event_ms": first_event_ms,
     }
     params = [_adapt(name, values[name]) for name in _FINAL_FIELDS]
     params += [_adapt("id", session_id), _adapt("status", Status.RUNNING)]

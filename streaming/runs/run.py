@@ -26,7 +26,7 @@ from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
-from streaming.runs.readers import Comment, Output, reader_connection
+from streaming.runs.readers import Comment, Output
 from streaming.runs.registry import live_runs
 from streaming.sources.base import Event, SourceError
 
@@ -159,7 +159,7 @@ class StreamRun:
         except (asyncio.CancelledError, GeneratorExit):
             self._readers -= 1
             if self._readers == 0 and self.on_disconnect == "cancel":
-                await self.stop(_reader_gone())
+                await self.stop(shutdown.reader_gone())
             raise
         else:
             self._readers -= 1
@@ -258,6 +258,7 @@ class StreamRun:
                     events_sent=delivered,
                     last_event_id=last_id,
                     error=error,
+                    first_event_ms=self.observed.first_event_ms,
                 )
             )
         except Exception as exc:
@@ -288,13 +289,3 @@ class StreamRun:
                 self.session_id,
                 conf.cancel_grace_seconds,
             )
-
-
-def _reader_gone() -> EndReason:
-    """Return why the last reader of a run went away."""
-    if shutdown.in_progress():
-        return EndReason.SERVER_SHUTDOWN
-    connection = reader_connection.get()
-    if connection is not None and connection.stalled:
-        return EndReason.SLOW_CLIENT
-    return EndReason.CLIENT_DISCONNECT

@@ -27,6 +27,7 @@ from typing import Any
 from streaming.conf import conf
 from streaming.models import EndReason
 from streaming.observe import metrics
+from streaming.runs.readers import reader_connection
 from streaming.runs.registry import all_live_runs
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,16 @@ def interrupt_live_runs() -> asyncio.Future[Any]:
         done.set_result(None)
         return done
     return asyncio.ensure_future(asyncio.wait(stops, timeout=conf.cancel_grace_seconds))
+
+
+def reader_gone() -> EndReason:
+    """Return why the last reader of a run went away (a shutdown, a stall, a disconnect)."""
+    if in_progress():
+        return EndReason.SERVER_SHUTDOWN
+    connection = reader_connection.get()
+    if connection is not None and connection.stalled:
+        return EndReason.SLOW_CLIENT
+    return EndReason.CLIENT_DISCONNECT
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

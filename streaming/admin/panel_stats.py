@@ -1,0 +1,204 @@
+"""The live panel's numbers, each one aggregate query (no rows loaded into Python).
+
+Live streams are the `running` rows whose heartbeat is fresh (younger than
+STREAM_STALE_AFTER_SECONDS, the sweep's own test of a lost worker), grouped by the worker
+that wrote them: every worker refreshes its live rows' heartbeat anyway, so this costs no
+write of its own and counts the workers of every host, with or without Redis. Percentiles
+are the continuous kind (linear interpolation, PostgreSQL's `percentile_cont`): on
+PostgreSQL one aggregate; elsewhere (SQLite) the two neighbouring values read with an
+ordered `LIMIT 2 OFFSET k`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Min,
+    Q,
+    Value,
+)
+from django.db.models.sql.compiler import SQLCompiler
+
+from streaming.conf import conf
+from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+
+WINDOW = timedelta(hours=1)
+QUANTILES = (0.5, 0.95)
+
+
+class ElapsedSeconds(Func):
+    """`end - start` in seconds, as a float computed by the database."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def _parts(self, compiler: SQLCompiler, connection: Any) -> tuple[str, str, list[Any]]:
+        start, start_params = compiler.compile(self.source_expressions[0])
+        end, end_params = compiler.compile(self.source_expressions[1])
+        return start, end, [*end_params, *start_params]
+
+    def as_sqlite(self, compiler: SQLCompiler, connection: Any, **extra: Any) -> Any:
+        start, end, params = self._parts(compiler, connection)
+        return f"((julianday({end}) - julianday({start})) * 86400.0)", params
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any, **extra: Any) -> Any:
+        start, end, params = self._parts(compiler, connection)
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))::double precision", params
+
+
+class MinutesAfter(ElapsedSeconds):
+    """Whole minutes from `start` to `end` (rounded down)."""
+
+    output_field = IntegerField()  # type: ignore[assignment]
+
+    def as_sqlite(self, compiler: SQLCompiler, connection: Any, **extra: Any) -> Any:
+        start, end, params = self._parts(compiler, connection)
+        return f"CAST((julianday({end}) - julianday({start})) * 1440.0 AS INTEGER)", params
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any, **extra: Any) -> Any:
+        start, end, params = self._parts(compiler, connection)
+        return f"FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 60)::integer", params
+
+
+DURATION_SECONDS = ElapsedSeconds(F("started_at"), F("ended_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLive:
+    """One worker's live streams."""
+
+    worker: str
+    streams: int
+    sse: int
+    websocket: int
+    chat: int
+    prose: int
+    oldest: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """p50 and p95 of one measure over the window (None without values)."""
+
+    count: int
+    p50: float | None
+    p95: float | None
+
+
+def live_by_worker(now: datetime) -> tuple[list[WorkerLive], int]:
+    """Return the live streams per worker, and how many running rows have gone stale."""
+    fresh = Q(heartbeat_at__gte=now - timedelta(seconds=conf.stale_after_seconds))
+    rows = (
+        StreamSession.objects.filter(status=Status.RUNNING)
+        .order_by()
+        .values("worker")
+        .annotate(
+            streams=Count("pk", filter=fresh),
+            stale=Count("pk", filter=~fresh),
+            sse=Count("pk", filter=fresh & Q(transport=Transport.SSE)),
+            websocket=Count("pk", filter=fresh & Q(transport=Transport.WEBSOCKET)),
+            chat=Count("pk", filter=fresh & Q(kind=Kind.CHAT)),
+            prose=Count("pk", filter=fresh & Q(kind=Kind.PROSE)),
+            oldest=Min("started_at", filter=fresh),
+        )
+    )
+    workers: list[WorkerLive] = []
+    stale = 0
+    for row in rows:
+        stale += row["stale"]
+        if row["streams"]:
+            workers.append(
+                WorkerLive(
+                    worker=row["worker"] or "(unnamed)",
+                    streams=row["streams"],
+                    sse=row["sse"],
+                    websocket=row["websocket"],
+                    chat=row["chat"],
+                    prose=row["prose"],
+                    oldest=row["oldest"],
+                )
+            )
+    workers.sort(key=lambda live: (-live.streams, live.worker))
+    return workers, stale
+
+
+def ended_by_reason(since: datetime) -> dict[EndReason, int]:
+    """Return how many runs ended since `since`, per end reason (zeros left out)."""
+    rows = (
+        StreamSession.objects.filter(ended_at__gte=since)
+        .order_by()
+        .values("end_reason")
+        .annotate(count=Count("pk"))
+    )
+    return {EndReason(row["end_reason"]): row["count"] for row in rows}
+
+
+def ended_per_minute(since: datetime) -> dict[tuple[int, EndReason], int]:
+    """Return the runs ended since `since` per (minute after `since`, end reason)."""
+    minute = MinutesAfter(Value(since, output_field=DateTimeField()), F("ended_at"))
+    rows = (
+        StreamSession.objects.filter(ended_at__gte=since)
+        .annotate(minute=minute)
+        .order_by()
+        .values("minute", "end_reason")
+        .annotate(count=Count("pk"))
+    )
+    return {(row["minute"], EndReason(row["end_reason"])): row["count"] for row in rows}
+
+
+def timings(since: datetime) -> tuple[Percentiles, Percentiles]:
+    """Return the percentiles of duration (s) and time to first event (ms) since `since`."""
+    if connection.vendor == "postgresql":
+        return _timings_postgresql(since)
+    ended = StreamSession.objects.filter(ended_at__gte=since)
+    durations = ended.annotate(value=DURATION_SECONDS)
+    first_events = ended.filter(first_event_ms__isnull=False).annotate(value=F("first_event_ms"))
+    return _percentiles(durations), _percentiles(first_events)
+
+
+def _percentiles(rows: Any) -> Percentiles:
+    """Read p50 and p95 of the annotated `value` from its neighbouring pairs, in order."""
+    count: int = rows.count()
+    found: list[float | None] = []
+    for quantile in QUANTILES:
+        if not count:
+            found.append(None)
+            continue
+        position = quantile * (count - 1)
+        low = math.floor(position)
+        pair = list(rows.order_by("value").values_list("value", flat=True)[low : low + 2])
+        upper = pair[1] if len(pair) > 1 else pair[0]
+        found.append(pair[0] + (upper - pair[0]) * (position - low))
+    return Percentiles(count, found[0], found[1])
+
+
+def _timings_postgresql(since: datetime) -> tuple[Percentiles, Percentiles]:
+    quote = connection.ops.quote_name
+    table = quote(StreamSession._meta.db_table)
+    started, ended, first = (quote(name) for name in ("started_at", "ended_at", "first_event_ms"))
+    fractions = "ARRAY[" + ", ".join(str(q) for q in QUANTILES) + "]"
+    sql = (
+        f"SELECT count(*), count({first}), "
+        f"percentile_cont({fractions}) WITHIN GROUP "
+        f"(ORDER BY EXTRACT(EPOCH FROM ({ended} - {started}))::double precision), "
+        f"percentile_cont({fractions}) WITHIN GROUP (ORDER BY {first}) "
+        f"FROM {table} WHERE {ended} >= %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [since])
+        total, with_first, durations, first_events = cursor.fetchone()
+    return (
+        Percentiles(total, *(durations or (None, None))),
+        Percentiles(with_first, *(first_events or (None, None))),
+    )
