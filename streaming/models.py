@@ -98,8 +98,11 @@ class StreamSession(models.Model):
             models.Index(fields=["kind", "started_at"], name="session_kind_started"),
             models.Index(fields=["transport", "started_at"], name="session_transport_started"),
             models.Index(fields=["client_address"], name="session_client_address"),
-            # The live panel: the runs that ended in the last hour, by reason.
-            models.Index(fields=["ended_at", "end_reason"], name="session_ended_reason"),
+            # The live panel's last hour, read from the index alone (it covers its columns).
+            models.Index(
+                fields=["ended_at", "end_reason", "started_at", "first_event_ms"],
+                name="session_ended_panel",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -26,8 +26,11 @@ from django.db.models import (
     IntegerField,
     Min,
     Q,
+    QuerySet,
     Value,
+    Window,
 )
+from django.db.models.functions import RowNumber
 from django.db.models.sql.compiler import SQLCompiler
 
 from streaming.conf import conf
@@ -133,15 +136,38 @@ def live_by_worker(now: datetime) -> tuple[list[WorkerLive], int]:
     return workers, stale
 
 
-def ended_by_reason(since: datetime) -> dict[EndReason, int]:
-    """Return how many runs ended since `since`, per end reason (zeros left out)."""
-    rows = (
-        StreamSession.objects.filter(ended_at__gte=since)
-        .order_by()
-        .values("end_reason")
-        .annotate(count=Count("pk"))
+def _per_reason() -> dict[str, Count]:
+    """Return a count per end reason, as conditional aggregates.
+
+    Not `GROUP BY end_reason`: SQLite would then walk the (end_reason, started_at) index
+    over the whole table to skip a sort, instead of the few rows the `ended_at` range
+    selects (measured: 110 ms against under 1 ms on 50,000 rows).
+    """
+    return {
+        f"r_{reason.value}": Count("ended_at", filter=Q(end_reason=reason)) for reason in EndReason
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """How many runs ended in the window, per reason, and how many had a first event."""
+
+    by_reason: dict[EndReason, int]
+    with_first_event: int
+
+    @property
+    def total(self) -> int:
+        """Return how many runs ended in the window."""
+        return sum(self.by_reason.values())
+
+
+def ended_since(since: datetime) -> Ended:
+    """Count the runs ended since `since`, per end reason (zeros left out)."""
+    row = StreamSession.objects.filter(ended_at__gte=since).aggregate(
+        first=Count("first_event_ms"), **_per_reason()
     )
-    return {EndReason(row["end_reason"]): row["count"] for row in rows}
+    by_reason = {r: row[f"r_{r.value}"] for r in EndReason if row[f"r_{r.value}"]}
+    return Ended(by_reason, row["first"])
 
 
 def ended_per_minute(since: datetime) -> dict[tuple[int, EndReason], int]:
@@ -151,35 +177,46 @@ def ended_per_minute(since: datetime) -> dict[tuple[int, EndReason], int]:
         StreamSession.objects.filter(ended_at__gte=since)
         .annotate(minute=minute)
         .order_by()
-        .values("minute", "end_reason")
-        .annotate(count=Count("pk"))
+        .values("minute")
+        .annotate(**_per_reason())
     )
-    return {(row["minute"], EndReason(row["end_reason"])): row["count"] for row in rows}
+    return {
+        (row["minute"], reason): row[f"r_{reason.value}"]
+        for row in rows
+        for reason in EndReason
+        if row[f"r_{reason.value}"]
+    }
 
 
-def timings(since: datetime) -> tuple[Percentiles, Percentiles]:
+def timings(since: datetime, ended: Ended) -> tuple[Percentiles, Percentiles]:
     """Return the percentiles of duration (s) and time to first event (ms) since `since`."""
     if connection.vendor == "postgresql":
         return _timings_postgresql(since)
-    ended = StreamSession.objects.filter(ended_at__gte=since)
-    durations = ended.annotate(value=DURATION_SECONDS)
-    first_events = ended.filter(first_event_ms__isnull=False).annotate(value=F("first_event_ms"))
-    return _percentiles(durations), _percentiles(first_events)
+    rows = StreamSession.objects.filter(ended_at__gte=since).order_by()
+    durations = rows.annotate(value=DURATION_SECONDS)
+    first_events = rows.filter(first_event_ms__isnull=False).annotate(value=F("first_event_ms"))
+    return (
+        _percentiles(durations, ended.total),
+        _percentiles(first_events, ended.with_first_event),
+    )
 
 
-def _percentiles(rows: Any) -> Percentiles:
-    """Read p50 and p95 of the annotated `value` from its neighbouring pairs, in order."""
-    count: int = rows.count()
-    found: list[float | None] = []
-    for quantile in QUANTILES:
-        if not count:
-            found.append(None)
-            continue
-        position = quantile * (count - 1)
-        low = math.floor(position)
-        pair = list(rows.order_by("value").values_list("value", flat=True)[low : low + 2])
-        upper = pair[1] if len(pair) > 1 else pair[0]
-        found.append(pair[0] + (upper - pair[0]) * (position - low))
+def _percentiles(rows: QuerySet[StreamSession], count: int) -> Percentiles:
+    """Read p50 and p95 of the annotated `value` of `count` rows from their ranks.
+
+    One query, one sort: the values at the ranks either side of each percentile's
+    position, then interpolated between.
+    """
+    if not count:
+        return Percentiles(0, None, None)
+    positions = [quantile * (count - 1) for quantile in QUANTILES]
+    ranks = {rank for p in positions for rank in (math.floor(p) + 1, math.ceil(p) + 1)}
+    ranked = rows.annotate(rank=Window(RowNumber(), order_by=F("value").asc()))
+    values = dict(ranked.filter(rank__in=ranks).values_list("rank", "value"))
+    found = []
+    for position in positions:
+        low, high = values[math.floor(position) + 1], values[math.ceil(position) + 1]
+        found.append(low + (high - low) * (position - math.floor(position)))
     return Percentiles(count, found[0], found[1])
 
 
