@@ -8,8 +8,9 @@ into a fresh database, in two shapes: `spread` (the rows' ends spread evenly ove
 so about 70 in the last hour) and `hour` (every row ended in the last hour: the panel's
 worst case, all of them counted and sorted for the percentiles). It then renders the panel
 with Django's test client as a signed-in superuser, `--repeat` times after three warm-up
-renders, and prints the median and the slowest render, beside the sessions list page for
-scale. Each database runs in a child process (settings read DATABASE_URL once).
+renders, and prints the median and the slowest render, beside the sessions list and the
+admin's index page for scale. Each database runs in a child process (settings read
+DATABASE_URL once).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"panel": "/admin/streaming/sessionpanel/", "list": "/admin/streaming/streamsession/"}
+PAGES = {
+    "panel": "/admin/streaming/sessionpanel/",
+    "list": "/admin/streaming/streamsession/",
+    "index": "/admin/",
+}
 
 
 def measure(rows: int, shape: str, repeat: int) -> dict[str, object]:
@@ -39,9 +44,9 @@ def measure(rows: int, shape: str, repeat: int) -> dict[str, object]:
     django.setup()
     from django.contrib.auth.models import User
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from django.db import connection
     from django.utils import timezone
 
     from streaming.models import EndReason, Kind, Status, StreamSession, Transport
@@ -162,7 +167,8 @@ def main() -> None:
     for shape in [options.shape] if options.shape else ["spread", "hour"]:
         runs = []
         with tempfile.TemporaryDirectory() as tmp:
-            runs.append(child(f"sqlite:///{tmp}/bench.sqlite3", options.rows, shape, options.repeat))
+            sqlite = f"sqlite:///{tmp}/bench.sqlite3"
+            runs.append(child(sqlite, options.rows, shape, options.repeat))
         if postgres:
             runs.append(on_postgresql(postgres, options.rows, shape, options.repeat))
         for result in runs:

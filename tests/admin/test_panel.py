@@ -28,6 +28,7 @@ def _static_files_from_apps(settings) -> None:
     settings.SERVESTATIC_AUTOREFRESH = True
     settings.SERVESTATIC_USE_FINDERS = True
 
+
 # (end reason, duration in ms, first event in ms or None) of the runs of the last hour.
 LAST_HOUR = [
     (EndReason.NONE, 1200, 35.5),
@@ -134,9 +135,10 @@ def test_an_empty_panel_says_so(admin_client: Client) -> None:
     assert text(page.one(id="live-total")) == "0"
     assert page.table("live-workers") == [["No stream is running."]]
     assert text(page.one(id="ended-total")) == "0"
+    none = "\N{EN DASH}"
     assert page.table("timings") == [
-        ["Duration", "–", "–", "0"],
-        ["Time to first event", "–", "–", "0"],
+        ["Duration", none, none, "0"],
+        ["Time to first event", none, none, "0"],
     ]
     assert "No run ended in the last hour" in text(page.one(id="ended-chart"))
     assert worker_id() in text(page.one(id="panel-read"))
