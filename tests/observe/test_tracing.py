@@ -80,7 +80,7 @@ async def post_traced(path: str, payload: object, app: Any = None) -> bytes:
     return received
 
 
-async def test_one_run_span_per_stream_and_none_per_chunk(spans, use_source) -> None:
+async def test_one_run_span_per_stream_and_none_per_chunk(spans, use_source, probe) -> None:
     use_source("CountingSource")
     body = await post_traced("/api/chat/stream", {"thread_id": "t-1"})
     frames = parse(body)
@@ -116,7 +116,7 @@ async def test_the_run_continues_the_incoming_traceparent(spans, use_source) -> 
     assert run.status.status_code is trace.StatusCode.ERROR
 
 
-async def test_a_websocket_stream_gets_the_same_run_span(spans, use_source) -> None:
+async def test_a_websocket_stream_gets_the_same_run_span(spans, use_source, probe) -> None:
     use_source("CountingSource")
     communicator = WebsocketCommunicator(instrument(application), "/ws/stream/")
     connected, _ = await communicator.connect()
