@@ -11,7 +11,7 @@ from asgiref.testing import ApplicationCommunicator
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -138,7 +138,9 @@ def switched_on() -> Iterator[None]:
     tracing._configured["done"] = True
     yield
     tracing._configured.update(configured)
-    HTTPX2ClientInstrumentor().uninstrument()
+    for instrumentor in (HTTPX2ClientInstrumentor(), HTTPXClientInstrumentor()):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
 
 
 async def ask_fake_openai(app: Any) -> tuple[list[tuple[str, dict[str, Any]]], FakeOpenAI]:
