@@ -72,7 +72,7 @@ class StreamSession(models.Model):
     first_event_ms = models.FloatField(
         null=True,
         blank=True,
-        help_text="Milliseconds from the run's start to its source's first event (none: none).",
+        help_text="Milliseconds from the run's start to its first event (empty: it sent none).",
     )
     request_params = models.JSONField(default=dict, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='streamsession',
             name='first_event_ms',
-            field=models.FloatField(blank=True, help_text="Milliseconds from the run's start to its source's first event (none: none).", null=True),
+            field=models.FloatField(blank=True, help_text="Milliseconds from the run's start to its first event (empty: it sent none).", null=True),
         ),
         migrations.AddField(
             model_name='streamsession',
