@@ -18,6 +18,7 @@ __all__ = [
     "CancelledSession",
     "EndReason",
     "Kind",
+    "SessionPanel",
     "Status",
     "StreamSession",
     "Transport",
@@ -66,6 +67,14 @@ class StreamSession(models.Model):
         default=0, help_text="Id of the last event the stream produced."
     )
     source = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(
+        max_length=100, blank=True, help_text="The process that ran the stream (host:pid)."
+    )
+    first_event_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Milliseconds from the run's start to its first event (empty: it sent none).",
+    )
     request_params = models.JSONField(default=dict, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
@@ -92,6 +101,11 @@ class StreamSession(models.Model):
             models.Index(fields=["client_address"], name="session_client_address"),
             # A thread's sessions, newest first (GET /api/threads/<id>/sessions).
             models.Index(fields=["thread_id", "-started_at"], name="session_thread_started"),
+            # The live panel's last hour, read from the index alone (it covers its columns).
+            models.Index(
+                fields=["ended_at", "end_reason", "started_at", "first_event_ms"],
+                name="session_ended_panel",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -149,6 +163,15 @@ class WebhookDelivery(models.Model):
     def delivered(self) -> bool:
         """Return whether the receiver accepted it (a 2xx answer)."""
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class SessionPanel(StreamSession):
+    """The admin's live panel: streams live now and the last hour's, summed (no list)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "live panel"
+        verbose_name_plural = "live panel"
 
 
 class ApiToken(models.Model):

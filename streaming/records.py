@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from streaming.models import EndReason, Kind, Status, StreamSession, Transport, WebhookDelivery
+from streaming.observe.worker import worker_id
 from streaming.runs.endings import LIVE_STATUSES
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ _FINAL_FIELDS = (
     "events_sent",
     "last_event_id",
     "error",
+    "first_event_ms",
 )
 
 
@@ -129,6 +131,8 @@ def open_session(
         "events_sent": 0,
         "last_event_id": 0,
         "source": source,
+        "worker": worker_id(),
+        "first_event_ms": None,
         "request_params": request_params,
         "client_address": client_address,
         "user_agent": user_agent[:512],
@@ -149,6 +153,7 @@ def finish_session(
     events_sent: int,
     last_event_id: int,
     error: str = "",
+    first_event_ms: float | None = None,
 ) -> bool:
     """Record how a live stream ended; return False if it had already ended."""
     now = timezone.now()
@@ -160,6 +165,7 @@ def finish_session(
         "events_sent": events_sent,
         "last_event_id": last_event_id,
         "error": error,
+        "first_event_ms": first_event_ms,
     }
     params = [_adapt(name, values[name]) for name in _FINAL_FIELDS]
     params += [_adapt("id", session_id), *(_adapt("status", s) for s in LIVE_STATUSES)]

@@ -84,9 +84,12 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
     show_full_result_count = False
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["id", "kind", "transport", "source", "thread_id"]}),
+        (None, {"fields": ["id", "kind", "transport", "source", "thread_id", "worker"]}),
         ("Outcome", {"fields": ["status", "end_reason", "events_sent", "last_event_id"]}),
-        ("Timing", {"fields": ["started_at", "ended_at", "duration", "heartbeat_at"]}),
+        (
+            "Timing",
+            {"fields": ["started_at", "ended_at", "duration", "first_event_ms", "heartbeat_at"]},
+        ),
         ("Client", {"fields": ["owner", "client_address", "user_agent"]}),
         ("Request", {"fields": ["request_parameters"]}),
         ("Internal error", {"fields": ["error_text"]}),
@@ -97,6 +100,7 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         "transport",
         "source",
         "thread_id",
+        "worker",
         "status",
         "end_reason",
         "events_sent",
@@ -104,6 +108,7 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         "started_at",
         "ended_at",
         "duration",
+        "first_event_ms",
         "heartbeat_at",
         "owner",
         "client_address",

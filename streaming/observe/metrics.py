@@ -3,7 +3,9 @@
 Labels are bounded: kind, transport, status, end reason, source name, HTTP status, resume
 outcome; never a session or a thread. With PROMETHEUS_MULTIPROC_DIR set (before the
 process starts), every worker writes its values to files there and `/metrics` sums them
-(prometheus_client's multiprocess mode); the live-streams gauge counts live workers only.
+(prometheus_client's multiprocess mode); the live-streams gauge counts live workers only:
+a worker removes its own at shutdown, and every worker start and every scrape removes those
+of workers whose process is gone.
 Runs report once when they start and once when they end, never per event.
 """
 
@@ -101,6 +103,9 @@ def exposition() -> bytes:
     """Return every metric in Prometheus' text format, summed over workers if several."""
     if not os.environ.get(MULTIPROC_DIR):
         return generate_latest(REGISTRY)
+    # A worker killed outright (SIGKILL, the OOM killer) never ran its shutdown: its live
+    # gauge would count its streams forever, and a supervisor may not start another worker.
+    clear_dead_workers()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)

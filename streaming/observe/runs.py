@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 class RunObservation:
     """Report one run's life to the metrics and the log."""
 
-    __slots__ = ("_cancelled_at", "_live", "_span", "_started_at", "tags")
+    __slots__ = ("_cancelled_at", "_live", "_span", "_started_at", "first_event_ms", "tags")
 
     def __init__(self, tags: StreamTags) -> None:
         self.tags = tags
@@ -27,6 +27,8 @@ class RunObservation:
         self._cancelled_at: float | None = None
         self._live = False
         self._span: RunSpan | None = None
+        # Written with the run's final row (the live panel's time to first event).
+        self.first_event_ms: float | None = None
 
     def started(self, parent: object) -> None:
         """Count the run as live; name it in the logs and open its span (child of `parent`).
@@ -41,7 +43,9 @@ class RunObservation:
 
     def first_event(self) -> None:
         """Observe the time from the start to the source's first event."""
-        metrics.FIRST_EVENT.observe(time.perf_counter() - self._started_at)
+        elapsed = time.perf_counter() - self._started_at
+        self.first_event_ms = elapsed * 1000
+        metrics.FIRST_EVENT.observe(elapsed)
 
     def stop_requested(self, reason: EndReason) -> None:
         """Note when a user's cancel reached the run (its latency ends with the row)."""

@@ -2,14 +2,17 @@
 
 Each stream run is one span (`stream.run`) from its start to its end, carrying its session
 id, kind, transport, source, end reason and event count; the run's own task runs inside it,
-so what its source calls through an instrumented client is its child. Its parent is the
-request's span (the ASGI instrumentation's, which continues an incoming W3C `traceparent`).
-No span per event or per body chunk: the ASGI instrumentation's `receive`/`send` spans are
-excluded. Without the packages every function here is a no-op.
+so the HTTP requests its source makes through httpx2 (the openai SDK's client, of both
+the `openai` and `langgraph` sources) or httpx are its children, and carry its trace on to
+the model server in their `traceparent`. Its parent is the request's span (the ASGI
+instrumentation's, which continues an incoming W3C `traceparent`). No span per event or
+per body chunk: the ASGI instrumentation's `receive`/`send` spans are excluded. Without the
+packages every function here is a no-op.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from streaming.conf import conf
@@ -21,6 +24,10 @@ try:
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.instrumentation.httpx import (
+        HTTPX2ClientInstrumentor,
+        HTTPXClientInstrumentor,
+    )
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 except ImportError:  # pragma: no cover - the optional requirements are not installed
@@ -82,7 +89,20 @@ def traced(app: Any) -> Any:
     if not INSTALLED or exporter in ("", "none"):
         return app
     _configure(exporter)
+    instrument_clients()
     return instrument(app)
+
+
+def instrument_clients() -> None:
+    """Trace every httpx2 (and httpx, if installed) client's requests, once per process."""
+    if not INSTALLED:
+        return
+    instrumentors: list[Any] = [HTTPX2ClientInstrumentor()]
+    if importlib.util.find_spec("httpx") is not None:  # only the older openai SDKs use it
+        instrumentors.append(HTTPXClientInstrumentor())
+    for instrumentor in instrumentors:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
 
 
 def _configure(exporter: str) -> None:

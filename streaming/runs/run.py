@@ -270,6 +270,7 @@ class StreamRun:
                     events_sent=delivered,
                     last_event_id=last_id,
                     error=error,
+                    first_event_ms=self.observed.first_event_ms,
                 )
             )
             await free_thread(self.hold)  # before the readers see the end: the next one may run

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +179,40 @@ def stream_workers(live: LiveServer) -> set[int]:
         for entry in log_entries(live, workers_only=True)
         if entry["logger"] == "uvicorn.access" and "POST /api/chat/stream" in entry["message"]
     }
+
+
+async def test_a_killed_workers_live_streams_leave_the_gauge(tmp_path: Path) -> None:
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    env = server_env(tmp_path, STREAM_CHAT_SOURCE=SCRIPTED, PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    migrate(env)
+    live = "deerflow_streams_live"
+    with serve(env, tmp_path / "uvicorn.log", "uvicorn", args=("--workers", "2")) as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+            client.stream("POST", "/api/chat/stream", json=chat("hang")) as response,
+        ):
+            chunks = response.aiter_bytes()
+            while b"id: " not in await anext(chunks):
+                pass
+            running = await scrape(client)
+            pid = running_worker_pid(tmp_path / "live.sqlite3")
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(httpx.HTTPError):
+                async for _ in chunks:  # the connection dies with the worker
+                    pass
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            after = await scrape_until(client, lambda samples: total(samples, live) == 0)
+
+    assert value(running, live, kind="chat", transport="sse") == 1
+    assert value(after, live, kind="chat", transport="sse") == 0
+    assert not list(multiproc.glob(f"gauge_live*_{pid}.db"))
+
+
+def running_worker_pid(database: Path) -> int:
+    """Return the pid of the worker that runs the one running stream, from its row."""
+    with sqlite3.connect(database) as conn:
+        [(worker,)] = conn.execute(
+            "SELECT worker FROM streaming_streamsession WHERE status = 'running'"
+        ).fetchall()
+    return int(worker.rsplit(":", 1)[1])

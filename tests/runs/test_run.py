@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from streaming import records
 from streaming.models import EndReason, Status, StreamSession
+from streaming.observe.worker import worker_id
 from streaming.runs.registry import find_live_run
 from tests.support.asgi import post_json
 from tests.support.sources import Probe
@@ -22,6 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def session_of(exchange) -> StreamSession:
     return await StreamSession.objects.aget(pk=exchange.headers["x-stream-session-id"])
+
+
+async def streamed(body: dict[str, object]) -> StreamSession:
+    """Return the row of a chat stream read to its end."""
+    exchange = await post_json("/api/chat/stream", body)
+    await exchange.read_all()
+    return await session_of(exchange)
 
 
 async def test_completed_stream_records_completion(probe: Probe, use_source) -> None:
@@ -35,6 +43,20 @@ async def test_completed_stream_records_completion(probe: Probe, use_source) -> 
     assert (session.events_sent, session.last_event_id) == (5, 5)
     assert session.ended_at is not None
     assert probe.cleanup_reason == "complete"
+
+
+async def test_the_row_records_its_worker_and_time_to_first_event(probe: Probe, use_source) -> None:
+    use_source("CountingSource")
+    probe.delay = 0.05  # before each event, the first included
+    first = await streamed({"messages": []})
+    probe.events = 0
+    empty = await streamed({"messages": []})
+
+    assert first.worker == empty.worker == worker_id()
+    assert first.first_event_ms is not None
+    assert first.duration_seconds is not None
+    assert 50 <= first.first_event_ms < first.duration_seconds * 1000
+    assert (empty.status, empty.events_sent, empty.first_event_ms) == (Status.COMPLETED, 0, None)
 
 
 async def test_disconnect_mid_stream_cancels_source_and_records_it(
