@@ -52,5 +52,5 @@ async def test_every_metric_of_ours_has_a_panel() -> None:
         if family.startswith("deerflow_") and not family.endswith("_created")
     }
 
-    assert len(ours) == 10
+    assert len(ours) == 11
     assert sorted(ours - used) == []
