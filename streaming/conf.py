@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 from django.conf import settings
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 OnDisconnect = Literal["cancel", "continue"]
 ON_DISCONNECT_CHOICES: tuple[OnDisconnect, ...] = ("cancel", "continue")
@@ -40,6 +41,18 @@ class Setting(Generic[T]):
     non_negative: bool = False  # a duration or a count that cannot be below 0
     choices: tuple[T, ...] = ()
 
+    @staticmethod
+    def one_of(name: str, choices: tuple[C, ...], doc: str) -> Setting[C]:
+        """A setting that is one of `choices`, the first by default. Read strictly: a typo
+        must never act as one of them (check streaming.E011 names it first)."""
+
+        def strict(value: Any) -> C:
+            if value not in choices:
+                raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
+            return cast(C, value)
+
+        return Setting(name, choices[0], strict, doc, choices=choices)
+
     def value(self) -> T:
         """Return the configured value (cast to the setting's type), else the default."""
         raw = getattr(settings, self.name, None)
@@ -51,27 +64,6 @@ class Setting(Generic[T]):
     def __get__(self, instance: object, owner: type) -> T: ...
     def __get__(self, instance: object | None, owner: type) -> Setting[T] | T:
         return self if instance is None else self.value()
-
-
-def _on_disconnect(value: Any) -> OnDisconnect:
-    # Strict: a typo must never act as one of the two (check streaming.E011 names it first).
-    if value not in ON_DISCONNECT_CHOICES:
-        raise ValueError(f"{value!r} is not one of {', '.join(ON_DISCONNECT_CHOICES)}")
-    return cast(OnDisconnect, value)
-
-
-def _multitask(value: Any) -> MultitaskStrategy:
-    # Strict: a typo must never act as one of the three (check streaming.E011 names it first).
-    if value not in MULTITASK_CHOICES:
-        raise ValueError(f"{value!r} is not one of {', '.join(MULTITASK_CHOICES)}")
-    return cast(MultitaskStrategy, value)
-
-
-def _auth_mode(value: Any) -> AuthMode:
-    # Strict: a typo must never open the API (check streaming.E011 names it first).
-    if value not in AUTH_CHOICES:
-        raise ValueError(f"{value!r} is not one of {', '.join(AUTH_CHOICES)}")
-    return cast(AuthMode, value)
 
 
 class StreamingSettings:
@@ -109,20 +101,16 @@ class StreamingSettings:
         "heartbeat).",
         non_negative=True,
     )
-    on_disconnect = Setting(
+    on_disconnect = Setting.one_of(
         "STREAM_ON_DISCONNECT",
-        "cancel",
-        _on_disconnect,
+        ON_DISCONNECT_CHOICES,
         "What a client disconnect does to its run: `cancel` it or let it `continue`.",
-        choices=ON_DISCONNECT_CHOICES,
     )
-    multitask_strategy = Setting(
+    multitask_strategy = Setting.one_of(
         "STREAM_MULTITASK_STRATEGY",
-        "interrupt",
-        _multitask,
+        MULTITASK_CHOICES,
         "What a chat request on a thread with a live run does: `interrupt` that run, `reject` "
         "the request (409), or `enqueue` it until that run ends.",
-        choices=MULTITASK_CHOICES,
     )
     chat_source = Setting("STREAM_CHAT_SOURCE", "demo", str, "The chat stream's source.")
     prose_source = Setting("STREAM_PROSE_SOURCE", "demo", str, "The prose stream's source.")
@@ -133,13 +121,11 @@ class StreamingSettings:
         "The demo source's pause before each event.",
         non_negative=True,
     )
-    auth = Setting(
+    auth = Setting.one_of(
         "STREAM_AUTH",
-        "open",
-        _auth_mode,
+        AUTH_CHOICES,
         "Who may use the API: `open` (anyone), `token` (STREAM_API_TOKEN), `users` (Django's "
         "users: session cookie or personal API tokens).",
-        choices=AUTH_CHOICES,
     )
     api_token = Setting("STREAM_API_TOKEN", "", str, "Bearer token the API requires (empty: none).")
     observer_link_seconds = Setting(
