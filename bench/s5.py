@@ -44,7 +44,7 @@ class Stream(asyncio.Protocol):
 
     __slots__ = (
         "buf", "ctype", "ended", "error", "events", "parser", "pings", "req", "status",
-        "t_headers", "t_last", "t_open", "tr", "w",
+        "t_end", "t_headers", "t_last", "t_open", "tr", "w",
     )  # fmt: skip
 
     def __init__(self, w: Worker, req: bytes) -> None:
@@ -57,6 +57,7 @@ class Stream(asyncio.Protocol):
         self.status = 0
         self.ctype = b""
         self.t_open = time.perf_counter()
+        self.t_end = 0.0
         self.t_headers = 0.0
         self.t_last = 0.0
         self.buf = b""
@@ -80,6 +81,7 @@ class Stream(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.t_end = time.perf_counter()
         if not self.ended and not self.error:
             self.error = "closed before the end" if self.status else "closed before headers"
         self.w.finished(self)
@@ -98,6 +100,7 @@ class Stream(asyncio.Protocol):
         self.status = self.parser.get_status_code()
         self.t_headers = self.t_last = time.perf_counter()
         self.w.admit_s.append(self.t_headers - self.t_open)
+        self.w.last_headers = max(self.w.last_headers, self.t_headers)
 
     def on_body(self, body: bytes) -> None:
         now = time.perf_counter()
@@ -107,6 +110,7 @@ class Stream(asyncio.Protocol):
             if block.startswith(PING):
                 self.pings += 1
                 self.w.ping_late.append(now - self.t_last - self.w.heartbeat_s)
+                self.w.ping_at.append(now)
             elif b"data:" in block:
                 self.w.event_late.append(now - self.t_headers - (self.events + 1) * self.w.delay_s)
                 self.events += 1
@@ -127,6 +131,8 @@ class Worker:
         self.ping_late: list[float] = []
         self.event_late: list[float] = []
         self.admit_s: list[float] = []
+        self.ping_at: list[float] = []  # perf_counter() of each ping, parallel to ping_late
+        self.last_headers = 0.0
         self.streams: list[Stream] = []
         self.open_errors: dict[str, int] = {}
         self.live = 0
@@ -224,6 +230,15 @@ class Worker:
             "ping_late": [round(x, 4) for x in self.ping_late],
             "event_late": [round(x, 4) for x in self.event_late],
             "admit": [round(x, 4) for x in self.admit_s],
+            "live_spans": [
+                (round(st.t_headers, 3), round(st.t_end or time.perf_counter(), 3)) for st in ok
+            ],
+            # Pings after this worker's last admission: lateness with every stream live.
+            "ping_late_all_live": [
+                round(x, 4)
+                for x, t in zip(self.ping_late, self.ping_at, strict=True)
+                if t > self.last_headers
+            ],
             "loop_lag_max_s": round(self.loop_lag_max, 4),
             "cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         }
@@ -294,6 +309,16 @@ def pct(xs: list[float], p: float) -> float | None:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
+def most_live(spans: list[list[float]]) -> int:
+    """The most streams live at once (headers received, connection not closed)."""
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    live = best = 0
+    for _, step in edges:
+        live += step
+        best = max(best, live)
+    return best
+
+
 def nearest(samples: list[dict[str, float]], live: int) -> dict[str, float] | None:
     """The first sample with at least `live` live streams."""
     for s in samples:
@@ -347,6 +372,7 @@ def parent_main(a: argparse.Namespace) -> None:
     ping_late = [x for r in results for x in r.get("ping_late", [])]
     event_late = [x for r in results for x in r.get("event_late", [])]
     admit = [x for r in results for x in r.get("admit", [])]
+    ping_all_live = [x for r in results for x in r.get("ping_late_all_live", [])]
 
     def merged(key: str) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -373,11 +399,18 @@ def parent_main(a: argparse.Namespace) -> None:
         "statuses": merged("statuses"),
         "errors": merged("errors"),
         "live_peak": peak.get("live"),
+        "live_peak_client": most_live([sp for r in results for sp in r.get("live_spans", [])]),
         "pings": len(ping_late),
         "ping_late_ms": {
             "p50": ms(pct(ping_late, 50)),
             "p99": ms(pct(ping_late, 99)),
             "max": ms(max(ping_late, default=None)),
+        },
+        "pings_all_admitted": len(ping_all_live),
+        "ping_late_all_admitted_ms": {
+            "p50": ms(pct(ping_all_live, 50)),
+            "p99": ms(pct(ping_all_live, 99)),
+            "max": ms(max(ping_all_live, default=None)),
         },
         "event_late_ms": {
             "p50": ms(pct(event_late, 50)),
