@@ -9,7 +9,7 @@
 # s4: P_REQUESTS sequential requests (500) of 3 events: almost all admission.
 # Each scenario runs twice on the project (uvicorn, production settings as in run.sh): once
 # clean (the harness's server CPU per event / per request), once under `py-spy record`
-# (100 Hz, --nonblocking), summarised by bench/experiments/stacks.py; then once on fastapi,
+# (100 Hz, --nonblocking, --gil: only the thread holding the GIL, i.e. CPU), summarised by bench/experiments/stacks.py; then once on fastapi,
 # clean. Output: bench/results/profile-<stamp>/ (JSON lines, raw stacks, summaries).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sut.sh"
@@ -66,7 +66,7 @@ for scenario in $PROFILE; do
   client "$scenario" "project+py-spy" &
   cpid=$!
   sleep "$([[ $scenario == s2 ]] && echo 5 || echo 2)"
-  "$PYSPY" record --pid "$SERVER_PID" --rate 100 --duration 20 --nonblocking --format raw \
+  "$PYSPY" record --pid "$SERVER_PID" --rate 100 --duration 20 --nonblocking --gil --format raw \
     --output "$OUT/$scenario.stacks" >/dev/null 2>&1 || echo "py-spy failed" >&2
   wait "$cpid" || true
   stop_server
