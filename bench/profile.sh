@@ -21,6 +21,7 @@ P_STREAMS="${P_STREAMS:-200}"; P_N="${P_N:-600}"; P_REQUESTS="${P_REQUESTS:-500}
 PORT="${P_PORT:-18160}"
 OUT="$BENCH/results/profile-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
+LOGS="$(mktemp -d /tmp/profile-logs.XXXXXX)"  # server and client logs (not kept in results)
 ulimit -n 20000 2>/dev/null || true
 
 SERVER_PID=""
@@ -40,7 +41,7 @@ start_server() {  # start_server project|fastapi
     dir="$HARNESS/anchors"
     cmd="$BENCH_VENV/bin/uvicorn --host 127.0.0.1 --port $PORT --log-level warning --no-access-log app_fastapi:app"
   fi
-  (cd "$dir" && exec taskset -c 0 bash -c "exec $cmd") >>"$OUT/$1.log" 2>&1 &
+  (cd "$dir" && exec taskset -c 0 bash -c "exec $cmd") >>"$LOGS/$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
@@ -56,7 +57,7 @@ client() {  # client SCENARIO LABEL: the harness's client, pinned to CPU 1
     s4) args+=(--requests "$P_REQUESTS") ;;
   esac
   taskset -c 1 "$PY" "$HARNESS/sse_bench.py" --url "http://127.0.0.1:$PORT/api/chat/stream" \
-    "${args[@]}" --server-pid "$SERVER_PID" --label "$2" --out "$OUT/runs.jsonl" >/dev/null 2>>"$OUT/client.log"
+    "${args[@]}" --server-pid "$SERVER_PID" --label "$2" --out "$OUT/runs.jsonl" >/dev/null 2>>"$LOGS/client.log"
 }
 
 for scenario in $PROFILE; do
