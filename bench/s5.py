@@ -327,6 +327,26 @@ def nearest(samples: list[dict[str, float]], live: int) -> dict[str, float] | No
     return None
 
 
+def gc_pauses(path: str | None) -> dict[str, object] | None:
+    """Summarise the server's GC pauses of 2 ms or more (`<time> gc <generation> <ms> <n>`)."""
+    if not path or not os.path.exists(path):
+        return None
+    pauses = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "gc":
+                pauses.append((int(parts[2]), float(parts[3])))
+    full = [ms for gen, ms in pauses if gen == 2]
+    return {
+        "pauses": len(pauses),
+        "max_ms": max((ms for _, ms in pauses), default=0.0),
+        "total_ms": round(sum(ms for _, ms in pauses), 1),
+        "gen2": len(full),
+        "gen2_max_ms": max(full, default=0.0),
+    }
+
+
 def parent_main(a: argparse.Namespace) -> None:
     pid = a.server_pid
     status = warm_up(a.url)
@@ -453,6 +473,7 @@ def parent_main(a: argparse.Namespace) -> None:
             "ramp": round(adm_cpu, 2) if adm_cpu is not None else None,
             "total": round(samples[-1]["cpu_s"] - idle["cpu_s"], 2) if samples else None,
         },
+        "gc": gc_pauses(a.gc_log),
         "admission_cpu_us": round(adm_cpu / a.streams * 1e6) if adm_cpu else None,
         "timeline": [
             {k: (round(v, 2) if isinstance(v, float) else v) for k, v in s.items()}
@@ -478,6 +499,7 @@ def main() -> None:
     ap.add_argument("--delay-ms", type=float, default=35_000.0)
     ap.add_argument("--heartbeat-s", type=float, default=5.0)
     ap.add_argument("--slack-s", type=float, default=60.0)
+    ap.add_argument("--gc-log", help="the server's BENCH_GC_LOG: GC pauses are reported")
     ap.add_argument("--label", default="")
     ap.add_argument("--out")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

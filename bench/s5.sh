@@ -71,11 +71,12 @@ start_server() {  # start_server NAME: the server on $PORT, its PID in SERVER_PI
 load() { awk '{print $1}' /proc/loadavg; }
 for target in $S5_TARGETS; do
   echo "== S5 $target: $S5_STREAMS streams over ${S5_RAMP_S}s, $S5_N events ${S5_DELAY_MS}ms apart (load $(load))" >&2
+  export BENCH_GC_LOG="$LOGS/gc-$target.log"  # the synthetic sources log GC pauses here
   start_server "$target"
   timeout 600 "$BENCH_VENV/bin/python" "$BENCH/s5.py" --url "http://127.0.0.1:$PORT/api/chat/stream" \
     --server-pid "$SERVER_PID" --streams "$S5_STREAMS" --clients "$S5_CLIENTS" \
     --client-cpus "$CLIENT_CPUS" --ramp-s "$S5_RAMP_S" --n "$S5_N" --delay-ms "$S5_DELAY_MS" \
-    --heartbeat-s "$S5_HEARTBEAT_S" --label "$target (load $(load))" --out "$OUT.jsonl" >&2 || true
+    --heartbeat-s "$S5_HEARTBEAT_S" --gc-log "$BENCH_GC_LOG" --label "$target (load $(load))" --out "$OUT.jsonl" >&2 || true
   stop_server
   grep -iE "error|traceback" "$LOGS/$target.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
 done

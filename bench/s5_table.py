@@ -12,6 +12,12 @@ def ratio(value: float | None, base: float | None) -> str:
     return f" ({value / base:.2f}x)"
 
 
+def gc_text(gc: dict[str, float] | None) -> str:
+    if not gc:
+        return "-"
+    return f"{gc['pauses']}, {gc['max_ms']:.0f} ({gc['gen2']}, max {gc['gen2_max_ms']:.0f})"
+
+
 def main(path: str) -> None:
     with open(path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
@@ -21,9 +27,10 @@ def main(path: str) -> None:
         " (x fastapi) | KB/stream (x fastapi) | threads idle / 500 / 2000 / peak / after"
         " | fds idle / max | ping late p50 / p99 / max ms | ping late p99 once all admitted"
         " | event late p99 ms"
-        " | admission CPU µs (x fastapi) | time to headers p50 / p99 ms | errors |"
+        " | admission CPU µs (x fastapi) | time to headers p50 / p99 ms"
+        " | GC pauses >= 2 ms: count, max ms (full collections) | errors |"
     )
-    print("|---|---|---:|---|---|---|---|---|---:|---:|---|---|---|")
+    print("|---|---|---:|---|---|---|---|---|---:|---:|---|---|---|---|")
     for r in rows:
         p = r["params"]
         t = r["threads_at_live"]
@@ -43,6 +50,7 @@ def main(path: str) -> None:
             f" | {r['event_late_ms']['p99']}"
             f" | {r['admission_cpu_us']}{ratio(r['admission_cpu_us'], b and b['admission_cpu_us'])}"
             f" | {r['admit_ms']['p50']} / {r['admit_ms']['p99']}"
+            f" | {gc_text(r.get('gc'))}"
             f" | {r['errors'] or 'none'} |"
         )
 
