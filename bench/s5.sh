@@ -4,6 +4,7 @@
 #   bench/s5.sh                         # project on uvicorn, then fastapi (~2.5 min each)
 #   S5_TARGETS=project bench/s5.sh      # the project only
 #   QUICK=1 bench/s5.sh                 # 1,000 streams, short (smoke test, ~1 min each)
+#   S5_TARGETS="project+gc" bench/s5.sh # a lever: gc.set_threshold(S5_GC_THRESHOLD)
 #
 # Each target is started fresh, pinned to CPU 0 (the client workers to CPU 1, as the shared
 # harness does), with `ulimit -n 20000`. The project runs with sut.sh's production settings
@@ -25,6 +26,7 @@ S5_N="${S5_N:-2}"
 S5_DELAY_MS="${S5_DELAY_MS:-35000}"
 S5_HEARTBEAT_S="${S5_HEARTBEAT_S:-5}"
 S5_TARGETS="${S5_TARGETS:-project fastapi}"
+S5_GC_THRESHOLD="${S5_GC_THRESHOLD:-700,10,10000}"  # project+gc: full collections all but off
 BENCH_VENV="${BENCH_VENV:-/tmp/bench-venv}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 CLIENT_CPUS="${CLIENT_CPUS:-1}"
@@ -54,9 +56,14 @@ start_server() {  # start_server NAME: the server on $PORT, its PID in SERVER_PI
   local cmd dir
   case "$1" in
     project) dir="$PROJECT"; cmd="env ${S5_ENV[*]} $(server_command uvicorn)"; cmd="${cmd//\{port\}/$PORT}" ;;
+    # A lever, never production: the project with gc.set_threshold($S5_GC_THRESHOLD).
+    project+gc) dir="$PROJECT"
+                cmd="env ${S5_ENV[*]} PYTHONPATH=$PROJECT BENCH_EXP_GC_THRESHOLD=$S5_GC_THRESHOLD"
+                cmd="$cmd $(server_command uvicorn bench.experiments.gc_threshold:application)"
+                cmd="${cmd//\{port\}/$PORT}" ;;
     fastapi) dir="$HARNESS/anchors"
              cmd="$BENCH_VENV/bin/uvicorn --host 127.0.0.1 --port $PORT --log-level warning --no-access-log app_fastapi:app" ;;
-    *) echo "unknown S5 target $1 (project or fastapi)" >&2; return 1 ;;
+    *) echo "unknown S5 target $1 (project, project+gc or fastapi)" >&2; return 1 ;;
   esac
   (cd "$dir" && exec taskset -c "$SERVER_CPUS" bash -c "exec $cmd") >>"$LOGS/$1.log" 2>&1 &
   SERVER_PID=$!
@@ -76,7 +83,7 @@ for target in $S5_TARGETS; do
   timeout 600 "$BENCH_VENV/bin/python" "$BENCH/s5.py" --url "http://127.0.0.1:$PORT/api/chat/stream" \
     --server-pid "$SERVER_PID" --streams "$S5_STREAMS" --clients "$S5_CLIENTS" \
     --client-cpus "$CLIENT_CPUS" --ramp-s "$S5_RAMP_S" --n "$S5_N" --delay-ms "$S5_DELAY_MS" \
-    --heartbeat-s "$S5_HEARTBEAT_S" --gc-log "$BENCH_GC_LOG" --label "$target (load $(load))" --out "$OUT.jsonl" >&2 || true
+    --heartbeat-s "$S5_HEARTBEAT_S" --gc-log "$BENCH_GC_LOG" --label "$target$([[ $target == project+gc ]] && echo " $S5_GC_THRESHOLD") (load $(load))" --out "$OUT.jsonl" >&2 || true
   stop_server
   grep -iE "error|traceback" "$LOGS/$target.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
 done
