@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# S1 of two commits of this project side by side, in interleaved rounds (same run, same box):
+# One scenario of two commits of this project side by side, in interleaved rounds (same run,
+# same box):
 #
-#   bench/compare.sh BEFORE [AFTER]     # AFTER defaults to the work tree
+#   bench/compare.sh BEFORE [AFTER]              # AFTER defaults to the work tree
+#   SCENARIO=s4 bench/compare.sh BEFORE          # admission: server CPU µs per request
+#   SCENARIO=s2 bench/compare.sh BEFORE          # paced events: server CPU µs per event
 #
+# SCENARIO: s1 (default: 1 stream x 20000 events, events/s), s4 (300 sequential requests,
+# server CPU per request), s2 (200 streams x 300 events every 50 ms, server CPU per event:
+# long streams, so admission is a small share).
 # BEFORE is checked out in a temporary git worktree; both run as bench/run.sh runs the
 # project (sut.sh), on uvicorn, one port each, and the harness's S1 (1 stream x 20000
 # events) alternates between them for ROUNDS rounds (7), starting with each in turn.
@@ -13,6 +19,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/sut.sh"
 before="${1:?usage: bench/compare.sh BEFORE [AFTER]}"
 after="${2:-}"
 ROUNDS="${ROUNDS:-7}"
+SCENARIO="${SCENARIO:-s1}"
+case "$SCENARIO" in
+  s1) ARGS=(--scenario s1 --runs 1); METRIC=events_per_s_median; UNIT="events/s" ;;
+  s4) ARGS=(--scenario s4 --requests 300); METRIC=server_cpu_us_per_request; UNIT="µs CPU/request" ;;
+  s2) ARGS=(--scenario s2 -c 200 --n 300 --delay-ms 50 --ramp-s 2 --timeline-bucket-s 0)
+      METRIC=server_cpu_us_per_event; UNIT="µs CPU/event" ;;
+  *) echo "SCENARIO is s1, s2 or s4" >&2; exit 1 ;;
+esac
 BENCH_VENV="${BENCH_VENV:-/tmp/bench-venv}"
 PORTS=(18191 18192)
 
@@ -39,7 +53,7 @@ for i in 0 1; do
   env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" "$SUT_VENV/bin/python" "${dirs[$i]}/manage.py" migrate --noinput -v 0
   command="$(server_command uvicorn)"
   (cd "${dirs[$i]}" && exec env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" \
-    ${command//\{port\}/${PORTS[$i]}}) &
+    ${command//\{port\}/${PORTS[$i]}}) >>"$DB_DIR/server-$i.log" 2>&1 &
   pids+=("$!")
 done
 for port in "${PORTS[@]}"; do
@@ -53,12 +67,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
   order=(0 1); (( round % 2 == 0 )) && order=(1 0)
   for i in "${order[@]}"; do
     rate=$("$BENCH_VENV/bin/python" "$HARNESS/sse_bench.py" \
-      --url "http://127.0.0.1:${PORTS[$i]}/api/chat/stream" --scenario s1 --runs 1 \
-      | "$BENCH_VENV/bin/python" -c 'import json,sys; print(round(json.load(sys.stdin)["metrics"]["events_per_s_median"]))')
+      --url "http://127.0.0.1:${PORTS[$i]}/api/chat/stream" --server-pid "${pids[$i]}" "${ARGS[@]}" \
+      | "$BENCH_VENV/bin/python" -c "import json,sys; print(round(json.load(sys.stdin)['metrics']['$METRIC'], 1))")
     eval "rates$i+=($rate)"
-    echo "round $round  ${labels[$i]}: $rate events/s"
+    echo "round $round  ${labels[$i]}: $rate $UNIT"
   done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 m0=$(median "${rates0[@]}"); m1=$(median "${rates1[@]}")
-echo "S1 median events/s: ${labels[0]} $m0, ${labels[1]} $m1 (ratio $(awk "BEGIN {printf \"%.2f\", $m1/$m0}"))"
+echo "$SCENARIO median $UNIT: ${labels[0]} $m0, ${labels[1]} $m1 (ratio $(awk "BEGIN {printf \"%.2f\", $m1/$m0}"))"

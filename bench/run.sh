@@ -4,6 +4,8 @@
 #   bench/run.sh                    # full run for each server in SERVERS (~7 min each)
 #   QUICK=1 bench/run.sh            # smoke test (~1 min each)
 #   SERVERS=uvicorn bench/run.sh    # one server only
+#   S5=0 bench/run.sh               # without S5 (bench/s5.sh: 10,000 live streams on
+#                                   # uvicorn beside fastapi, ~5 min; QUICK=1: 1,000, ~1 min)
 #
 # Env knobs: SERVERS ("daphne uvicorn"), ANCHORS (fastapi raw-asgi django-daphne
 # django-uvicorn; the project is added), HARNESS (../shared/bench), BENCH_VENV (the
@@ -31,3 +33,8 @@ for server in $SERVERS; do
     ANCHORS="$ANCHORS_BASE $name" OUT_JSONL="$out.jsonl" RESULTS_MD="$out.md" \
     "$HARNESS/run_anchors.sh"
 done
+
+# S5, many concurrent live streams, is not in the shared harness: bench/s5.sh runs it.
+if [[ "${S5:-1}" != 0 ]]; then
+  "$BENCH/s5.sh"
+fi

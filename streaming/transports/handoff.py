@@ -25,6 +25,7 @@ from typing import Any
 
 from streaming.observe.context import StreamTags, current_stream
 from streaming.transports import sse
+from streaming.transports.request_threads import request_thread
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -89,7 +90,8 @@ def serve_bodies(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
+            async with request_thread():  # Django's handler, its sync calls in a reused thread
+                await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
             if handoff.body is not None and handoff.started and not handoff.disconnected:
                 current_stream.set(handoff.tags)  # This task's, for the body's log lines.
                 await _stream_body(handoff.first, handoff.body, receive, send)

@@ -1,0 +1,83 @@
+"""A request's sync code runs in one thread of its own, which a later request reuses.
+
+Django's `request_started` and `request_finished` receivers are sync, so Django runs them in
+the request's thread-sensitive thread: where they run is where the request's sync code
+runs. The application is driven in process through `project.asgi`, as a server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from django.core.signals import request_finished, request_started
+
+from project.asgi import application
+
+SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/healthz",
+    "raw_path": b"/healthz",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"localhost")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+async def get_healthz() -> int:
+    """Serve one GET /healthz through the whole ASGI stack; return its status."""
+    sent: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    await application(dict(SCOPE), receive, send)
+    return int(sent[0]["status"])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sync_code_of_a_request_runs_in_one_reused_thread() -> None:
+    seen: list[tuple[str, threading.Thread]] = []
+
+    def started(**kwargs: Any) -> None:
+        seen.append(("started", threading.current_thread()))
+
+    def finished(**kwargs: Any) -> None:
+        seen.append(("finished", threading.current_thread()))
+
+    request_started.connect(started, dispatch_uid="test-request-threads-started")
+    request_finished.connect(finished, dispatch_uid="test-request-threads-finished")
+    try:
+        assert await get_healthz() == 200
+        assert await get_healthz() == 200
+    finally:
+        request_started.disconnect(dispatch_uid="test-request-threads-started")
+        request_finished.disconnect(dispatch_uid="test-request-threads-finished")
+
+    assert [name for name, _ in seen] == ["started", "finished", "started", "finished"]
+    first, second = seen[0][1], seen[2][1]
+    # Thread objects, not idents: the kernel reuses the ident of a thread that has exited.
+    assert first is not threading.current_thread()  # not the event loop's thread
+    assert seen[1][1] is first  # one thread for all of the first request's sync code
+    assert seen[3][1] is second
+    assert second is first  # the second request reused it: no thread started per request
