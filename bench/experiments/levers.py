@@ -20,11 +20,11 @@ from typing import Any
 
 from project.asgi import application as project_application
 from streaming.api.bodies import validate
+from streaming.api.clients import ClientInfo
 from streaming.api.requests import ChatRequest
 from streaming.models import Transport
-from streaming.runs.opening import ClientInfo, StreamGuardMixin
+from streaming.runs.opening import open_chat_stream
 from streaming.transports import sse
-from streaming.transports.http import _sse_body
 
 Scope = dict[str, Any]
 
@@ -37,9 +37,8 @@ async def _chat_stream(scope: Scope, receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     chat = validate(ChatRequest, json.loads(body or b"{}"))
-    agent = dict(scope["headers"]).get(b"user-agent", b"").decode()
-    client = ClientInfo(address=scope["client"][0], user_agent=agent)
-    run = await StreamGuardMixin().open_chat_stream(chat, transport=Transport.SSE, client=client)
+    client = ClientInfo.from_scope(scope)
+    run = await open_chat_stream(chat, transport=Transport.SSE, client=client)
     headers = sse.stream_headers(str(run.session_id)).items()
     await send(
         {
@@ -50,7 +49,7 @@ async def _chat_stream(scope: Scope, receive: Any, send: Any) -> None:
     )
 
     async def pump() -> None:
-        async with contextlib.aclosing(_sse_body(run, 0)) as chunks:
+        async with contextlib.aclosing(sse.event_stream(run, tags=run.tags)) as chunks:
             async for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -25,7 +25,7 @@ from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
 from streaming.runs.run import StreamRun
 from streaming.runs.snapshot import RunSnapshot, SnapshotResume
-from streaming.runs.threads import ThreadHold, admit_to_thread, after_turn, thread_key
+from streaming.runs.threads import ThreadHold, admit_to_thread, thread_key
 from streaming.sources import chat_source, prose_source
 from streaming.sources.base import Event
 
@@ -197,7 +197,7 @@ async def _open(
             session_id=session_id,
             kind=kind,
             thread_id=thread_id,
-            events=after_turn(hold, events) if hold is not None and queued else events(),
+            events=events(),
             limit_key=client.limit_key,
             on_disconnect=on_disconnect,
             transport=str(transport),

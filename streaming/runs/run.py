@@ -3,7 +3,7 @@
 A `StreamRun` drives its source in a task of its own, under the deadline, into an
 `EventLog`; transports read the log through `StreamRun.follow()`. The run is the only
 writer of the session's final record; every way a stream can end becomes one
-`EndReason` here, and nowhere else. Transports reach it through `guard.StreamGuardMixin`.
+`EndReason` here, and nowhere else. Transports reach it through `opening.py`.
 """
 
 from __future__ import annotations
@@ -199,6 +199,8 @@ class StreamRun:
             # The deadline bounds every wait for the source's next event; this task never
             # yields to a transport, so a timeout here cannot be mistaken for a disconnect.
             async with scope, contextlib.aclosing(self._events) as events:
+                if self.hold is not None and self.hold.queued:
+                    await self.hold.wait_turn()  # (enqueue) before the watchdog: not a stall
                 idle = conf.idle_timeout_seconds
                 with StallWatchdog(idle, stalled, name=f"Stream {self.session_id}") as watchdog:
                     async for event in events:
@@ -293,8 +295,5 @@ class StreamRun:
         assert self._task is not None
         done, _ = await asyncio.wait({self._task}, timeout=conf.cancel_grace_seconds)
         if not done:
-            logger.warning(
-                "Stream %s did not finish within %.1f s of being stopped",
-                self.session_id,
-                conf.cancel_grace_seconds,
-            )
+            grace = conf.cancel_grace_seconds
+            logger.warning("Stream %s did not finish %.1f s after a stop", self.session_id, grace)

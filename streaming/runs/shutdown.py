@@ -10,7 +10,7 @@ its graceful drain, too late): live runs are stopped first (each records `server
 sends its final `error` frame, reason `shutdown`, to readers still connected), and only when
 their records are written (bounded by STREAM_CANCEL_GRACE_SECONDS) and the webhooks in flight
 delivered (bounded by it again) does the server's own shutdown begin. From then on new
-streams are refused (503, guard.py). daphne's "before shutdown" trigger and uvicorn's
+streams are refused (503, `opening.py`). daphne's "before shutdown" trigger and uvicorn's
 lifespan shutdown do the same for any other way the server stops.
 """
 

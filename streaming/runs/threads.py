@@ -11,7 +11,8 @@ sweep ends its rows. Without Redis the holds are a dict of this event loop.
 A request whose thread is held follows its `multitask_strategy` (`admit_to_thread`):
 `reject` (409 naming the live session), `interrupt` (cancel the holder with reason
 `superseded` through the one cancel path, wait bounded until its row is final, then run),
-or `enqueue` (open at once, queued; `after_turn` waits inside the run, under its deadline).
+or `enqueue` (open at once, queued; the run waits its turn, `ThreadHold.wait_turn`, under
+its deadline).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 from weakref import WeakKeyDictionary
 
@@ -34,7 +34,6 @@ from streaming.conf import MultitaskStrategy, conf
 from streaming.runs import redislog
 from streaming.runs.cancel import request_cancel
 from streaming.runs.endings import EndReason
-from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +152,7 @@ class ThreadHold:
         self._keeper: asyncio.Task[None] | None = None
         self._poll = POLL_FIRST_SECONDS
         self._released = False
+        self.queued = False  # its run waits its turn (`enqueue`) before its source starts
 
     async def take(self) -> uuid.UUID | None:
         """Take the thread if it is free (None), else return the session that holds it."""
@@ -168,6 +168,17 @@ class ThreadHold:
         wait = self._poll if at_most is None else min(self._poll, at_most)
         self._poll = min(self._poll * 2, POLL_MAX_SECONDS)
         await self._holds.freed(self.key, max(0.0, wait))
+
+    async def wait_turn(self) -> None:
+        """Wait until the thread is free and this run holds it, then mark its row running.
+
+        The run calls it under its deadline, where cancels reach it, and before its stall
+        watchdog starts: waiting for a turn is not a silent source.
+        """
+        while await self.take() is not None:
+            await self.freed()
+        self.queued = False
+        await records.start_queued(self.session_id)
 
     async def release(self) -> None:
         """Free the thread if this run holds it (bounded, never raises: the TTL frees it
@@ -213,6 +224,7 @@ async def admit_to_thread(hold: ThreadHold, strategy: MultitaskStrategy) -> bool
         refusal = Refusal.THREAD_BUSY
         raise refusal.error(body=ThreadBusy(detail=refusal.detail, session_id=holder))
     if strategy == "enqueue":
+        hold.queued = True
         return True
     await _supersede(hold, holder)
     return False
@@ -234,16 +246,3 @@ async def _supersede(hold: ThreadHold, holder: uuid.UUID | None) -> None:
             raise Refusal.THREAD_NOT_FREED.error()
         await hold.freed(at_most=until - loop.time())
         holder = await hold.take()
-
-
-async def after_turn(
-    hold: ThreadHold, events: Callable[[], AsyncGenerator[Event, None]]
-) -> AsyncGenerator[Event, None]:
-    """Wait until the thread is free and this run holds it, mark the row running, then
-    yield the source's events (the run's deadline and cancels apply while it waits)."""
-    while await hold.take() is not None:
-        await hold.freed()
-    await records.start_queued(hold.session_id)
-    async with contextlib.aclosing(events()) as source:
-        async for event in source:
-            yield event

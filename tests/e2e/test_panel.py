@@ -20,7 +20,7 @@ from tests.support.htmlpage import Page, text
 from tests.support.live import LiveServer, migrate, serve, server_env
 
 PANEL = "/admin/streaming/sessionpanel/"
-HANG = {"messages": [{"role": "user", "content": "hang"}], "thread_id": "panel"}
+HANG = {"messages": [{"role": "user", "content": "hang"}]}
 
 
 def create_superuser(env: dict[str, str]) -> None:
@@ -57,9 +57,11 @@ async def open_hanging(
 ) -> tuple[str, AsyncIterator[bytes]]:
     """Open a stream that sends one event and waits; return its session id and the rest.
 
+    Each on a thread of its own (a second run on one thread would supersede the first).
     The rest must be kept: dropping a response's byte iterator closes the connection.
     """
-    response = await stack.enter_async_context(client.stream("POST", "/api/chat/stream", json=HANG))
+    body = HANG | {"thread_id": f"panel-{uuid.uuid4().hex[:8]}"}
+    response = await stack.enter_async_context(client.stream("POST", "/api/chat/stream", json=body))
     chunks = response.aiter_bytes()
     seen = b""
     while b"\nid: " not in seen and not seen.startswith(b"id: "):

@@ -109,3 +109,25 @@ async def test_the_record_keeps_the_policy_that_applied() -> None:
     )
     assert params["prose"]["on_disconnect"] == "continue"
     assert "multitask_strategy" not in params["prose"]
+
+
+async def test_waiting_its_turn_is_not_its_source_stalling(probe: Probe) -> None:
+    # A run elsewhere holds the thread while the queued stream waits longer than the stall
+    # watchdog allows a source to be silent (three pings, each after 0.2 s, against 0.3 s).
+    holder = ThreadHold(thread_key(None, "turn"), uuid.uuid4())
+    assert await holder.take() is None
+    request = {"thread_id": "turn", "multitask_strategy": "enqueue"}
+    quick = override_settings(
+        STREAM_IDLE_TIMEOUT_SECONDS=0.3, STREAM_HEARTBEAT_SECONDS=0.2, STREAM_DEMO_DELAY_MS=0
+    )
+    with quick:
+        exchange = await post_json("/api/chat/stream", request)
+        await exchange.read_until(b": ping\n\n: ping\n\n: ping\n\n")
+        queued = await StreamSession.objects.aget(pk=exchange.headers["x-stream-session-id"])
+        await holder.release()
+        body = await exchange.read_all()
+    session = await StreamSession.objects.aget(pk=queued.pk)
+
+    assert queued.status == Status.QUEUED
+    assert not [frame for frame in parse(body) if frame.event == "error"]
+    assert (session.status, session.end_reason) == (Status.COMPLETED, EndReason.NONE)
