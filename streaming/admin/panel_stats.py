@@ -34,7 +34,8 @@ from django.db.models.functions import RowNumber
 from django.db.models.sql.compiler import SQLCompiler
 
 from streaming.conf import conf
-from streaming.models import EndReason, Kind, Status, StreamSession, Transport
+from streaming.models import EndReason, Kind, StreamSession, Transport
+from streaming.runs.endings import LIVE_STATUSES
 
 WINDOW = timedelta(hours=1)
 QUANTILES = (0.5, 0.95)
@@ -104,10 +105,10 @@ class Percentiles:
 
 
 def live_by_worker(now: datetime) -> tuple[list[WorkerLive], int]:
-    """Return the live streams per worker, and how many running rows have gone stale."""
+    """Return the live streams per worker, and how many live rows (running or queued) have gone stale."""
     fresh = Q(heartbeat_at__gte=now - timedelta(seconds=conf.stale_after_seconds))
     rows = (
-        StreamSession.objects.filter(status=Status.RUNNING)
+        StreamSession.objects.filter(status__in=LIVE_STATUSES)  # queued ones hold a client too
         .order_by()
         .values("worker")
         .annotate(
