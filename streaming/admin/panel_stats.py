@@ -105,7 +105,8 @@ class Percentiles:
 
 
 def live_by_worker(now: datetime) -> tuple[list[WorkerLive], int]:
-    """Return the live streams per worker, and how many live rows (running or queued) have gone stale."""
+    """Return the live streams per worker, and how many live rows (running or queued) have
+    gone stale."""
     fresh = Q(heartbeat_at__gte=now - timedelta(seconds=conf.stale_after_seconds))
     rows = (
         StreamSession.objects.filter(status__in=LIVE_STATUSES)  # queued ones hold a client too
