@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from streaming.admin import panel_chart, panel_stats
-from streaming.admin.panel_chart import MinuteChart
+from streaming.admin.charts import StackedChart
 from streaming.admin.panel_stats import Percentiles, WorkerLive
 from streaming.conf import conf
 from streaming.models import SessionPanel
@@ -48,7 +48,7 @@ class Panel:
     ended_total: int
     duration: Percentiles
     first_event: Percentiles
-    chart: MinuteChart
+    chart: StackedChart
 
 
 def read_panel(now: datetime) -> Panel:

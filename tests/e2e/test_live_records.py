@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import pytest
 
 from tests.support import services
@@ -31,13 +29,8 @@ STALLED = {
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """Create a PostgreSQL database for the workers; drop it afterwards."""
-    admin_url = services.postgres_url()
-    name = f"live_records_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with services.postgres_database("live_records") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -103,13 +102,8 @@ async def test_a_running_stream_is_live_on_its_worker_then_counted_as_ended(
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """Create a PostgreSQL database for the workers; drop it afterwards."""
-    admin_url = services.postgres_url()
-    name = f"panel_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with services.postgres_database("panel") as url:
+        yield url
 
 
 async def test_two_workers_on_postgresql_and_redis_each_show_their_own_streams(

@@ -16,10 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import pytest
 import websockets
 
@@ -67,22 +65,16 @@ def deployment(
         with serve(env, tmp / "uvicorn.log", "uvicorn") as live:
             yield Deployment(live, live, "cancel")
         return
-    admin_url = services.postgres_url()
     redis_url = services.redis_url()
-    name = f"policy_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    env = _env(tmp, DATABASE_URL=database_url, REDIS_URL=redis_url, STREAM_ON_DISCONNECT="continue")
-    try:
+    with services.postgres_database("policy") as database_url:
+        env = _env(
+            tmp, DATABASE_URL=database_url, REDIS_URL=redis_url, STREAM_ON_DISCONNECT="continue"
+        )
         migrate(env)
         with ExitStack() as stack:
             first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
             second = stack.enter_context(serve(env, tmp / "second.log", "uvicorn"))
             yield Deployment(first, second, "continue")
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -26,14 +25,8 @@ CANCELLED = {"error": "The stream was cancelled.", "reason": "cancelled"}
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """Create a PostgreSQL database for the workers; drop it afterwards."""
-    admin_url = services.postgres_url()
-    name = f"scaleout_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    yield urlunsplit(parts._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with services.postgres_database("scaleout") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,16 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 
+from tests.support import services
 from tests.support.accounts import create_token, create_user
 from tests.support.live import LiveServer, daphne, migrate, server_env
 
@@ -52,19 +51,6 @@ ARGUMENTS = [
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """Create a PostgreSQL database for the server; drop it afterwards."""
-    name = f"schemathesis_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 SHARED_TOKEN = "schemathesis-shared-token"
 
 
@@ -81,7 +67,9 @@ def server(
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL", "")
         if database_url.startswith(("postgres://", "postgresql://")):
-            overrides["DATABASE_URL"] = stack.enter_context(postgres_database(database_url))
+            overrides["DATABASE_URL"] = stack.enter_context(
+                services.postgres_database("schemathesis", database_url)
+            )
             overrides["REDIS_URL"] = os.environ.get("REDIS_URL", "")
         env = server_env(tmp, **overrides)
         migrate(env)

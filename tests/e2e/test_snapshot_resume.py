@@ -10,10 +10,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import pytest
 import redis
 import websockets
@@ -49,14 +47,9 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
-    admin_url = services.postgres_url()
-    name = f"snapshot_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
     tmp = tmp_path_factory.mktemp("snapshot-two")
-    env = server_env(tmp, **settings(DATABASE_URL=database_url, REDIS_URL=services.redis_url()))
-    try:
+    with services.postgres_database("snapshot") as database_url:
+        env = server_env(tmp, **settings(DATABASE_URL=database_url, REDIS_URL=services.redis_url()))
         migrate(env)
         with ExitStack() as stack:
             first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
@@ -64,9 +57,6 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
             yield first, second
         for live in (first, second):
             assert log_problems(live.log_text()) == []
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def sse_events(body: bytes) -> Numbered:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -32,13 +30,8 @@ CHAT = {"messages": [{"role": "user", "content": "Who delivers?"}], "auto_accept
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """Create a PostgreSQL database for the workers; drop it afterwards."""
-    admin_url = services.postgres_url()
-    name = f"webhooks_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with services.postgres_database("webhooks") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
