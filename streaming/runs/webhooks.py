@@ -29,8 +29,8 @@ from streaming.api.errors import Refusal
 from streaming.api.responses import SessionRecord
 from streaming.api.webhooks import decode_secret, signature
 from streaming.conf import conf
-from streaming.models import Status
 from streaming.observe import metrics
+from streaming.runs.endings import LIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ async def _deliver(session_id: uuid.UUID, url: str) -> None:
         metrics.WEBHOOKS.labels("skipped").inc()
         return
     session = await records.get_session(session_id)
-    if session is None or session.status == Status.RUNNING:
+    if session is None or session.status in LIVE_STATUSES:
         # Its end could not be written; the stale-session sweep ends the row later.
         logger.warning("Stream %s: webhook not sent: its record is not final", session_id)
         metrics.WEBHOOKS.labels("skipped").inc()
