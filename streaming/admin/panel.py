@@ -15,6 +15,7 @@ from django.utils import timezone
 from streaming.admin import panel_chart, panel_stats
 from streaming.admin.charts import StackedChart
 from streaming.admin.panel_stats import Percentiles, WorkerLive
+from streaming.admin.readonly import ReadOnlyAdmin
 from streaming.conf import conf
 from streaming.models import SessionPanel
 from streaming.observe.worker import worker_id
@@ -84,20 +85,8 @@ def read_panel(now: datetime) -> Panel:
 
 
 @admin.register(SessionPanel)
-class SessionPanelAdmin(admin.ModelAdmin[SessionPanel]):
+class SessionPanelAdmin(ReadOnlyAdmin[SessionPanel]):
     """A page of numbers in place of a list: nothing to add, change or delete."""
-
-    class Media:
-        css = {"all": ["streaming/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from streaming.admin import summary as admin_summary
+from streaming.admin.readonly import ReadOnlyAdmin
 from streaming.models import CancelledSession, StreamSession, WebhookDelivery
 from streaming.runs.cancel import CancelOutcome, request_cancel
 from streaming.runs.endings import LIVE_STATUSES, STOPPED_REASONS
@@ -59,7 +60,7 @@ class WebhookDeliveryInline(admin.TabularInline[WebhookDelivery, Any]):
         return False
 
 
-class _SessionListAdmin(admin.ModelAdmin[_Session]):
+class _SessionListAdmin(ReadOnlyAdmin[_Session]):
     """A read-only list and detail of session rows, cheap on large tables."""
 
     list_display = [
@@ -135,18 +136,6 @@ class _SessionListAdmin(admin.ModelAdmin[_Session]):
         with contextlib.suppress(ValueError):
             match |= Q(client_address=str(ipaddress.ip_address(term)))
         return queryset.filter(match), False
-
-    class Media:
-        css = {"all": ["streaming/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="session", ordering="id")
     def short_id(self, session: StreamSession) -> SafeString:
