@@ -7,7 +7,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,14 @@ import pytest
 
 from tests.support import services
 from tests.support.fake_openai import FakeOpenAI, chunk, stream
-from tests.support.live import LiveServer, migrate, read_until_closed, serve, server_env
+from tests.support.live import (
+    LiveServer,
+    migrate,
+    read_until_closed,
+    serve,
+    server_env,
+    two_workers,
+)
 from tests.support.sseparse import parse
 
 SOURCE = "tests.support.live_sources.LiveScriptSource"
@@ -46,9 +52,7 @@ def workers(
         STREAM_ON_DISCONNECT="continue",
     )
     migrate(env)
-    with ExitStack() as stack:
-        first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
-        second = stack.enter_context(serve(env, tmp / "second.log", "uvicorn"))
+    with two_workers(env, tmp) as (first, second):
         yield first, second
     for server in (first, second):
         log = server.log_text()

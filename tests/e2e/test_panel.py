@@ -6,7 +6,7 @@ import socket
 import statistics
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,7 @@ import pytest
 from tests.support import services
 from tests.support.accounts import PASSWORD, manage, sign_in
 from tests.support.htmlpage import Page, text
-from tests.support.live import LiveServer, migrate, serve, server_env
+from tests.support.live import LiveServer, migrate, serve, server_env, two_workers
 
 PANEL = "/admin/streaming/sessionpanel/"
 HANG = {"messages": [{"role": "user", "content": "hang"}]}
@@ -118,9 +118,7 @@ async def test_two_workers_on_postgresql_and_redis_each_show_their_own_streams(
     )
     migrate(env)
     create_superuser(env)
-    with ExitStack() as servers:
-        first = servers.enter_context(serve(env, tmp_path / "first.log", "uvicorn"))
-        second = servers.enter_context(serve(env, tmp_path / "second.log", "uvicorn"))
+    with two_workers(env, tmp_path) as (first, second):
         async with (
             httpx.AsyncClient(base_url=second.url, timeout=30) as admin,
             httpx.AsyncClient(base_url=first.url, timeout=30) as on_first,

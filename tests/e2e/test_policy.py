@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,14 @@ import pytest
 import websockets
 
 from tests.support import services
-from tests.support.live import LiveServer, migrate, read_until_closed, serve, server_env
+from tests.support.live import (
+    LiveServer,
+    migrate,
+    read_until_closed,
+    serve,
+    server_env,
+    two_workers,
+)
 from tests.support.sseparse import parse
 
 QUESTION = {
@@ -71,9 +77,7 @@ def deployment(
             tmp, DATABASE_URL=database_url, REDIS_URL=redis_url, STREAM_ON_DISCONNECT="continue"
         )
         migrate(env)
-        with ExitStack() as stack:
-            first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
-            second = stack.enter_context(serve(env, tmp / "second.log", "uvicorn"))
+        with two_workers(env, tmp) as (first, second):
             yield Deployment(first, second, "continue")
 
 

@@ -8,7 +8,6 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import websockets
 
 from tests.support import services
 from tests.support.deerflow_merge import merged
-from tests.support.live import LiveServer, log_problems, migrate, serve, server_env
+from tests.support.live import LiveServer, log_problems, migrate, serve, server_env, two_workers
 from tests.support.sseparse import parse
 
 CHAT = {"messages": [{"role": "user", "content": "Why is tea green?"}], "auto_accepted_plan": True}
@@ -51,9 +50,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     with services.postgres_database("snapshot") as database_url:
         env = server_env(tmp, **settings(DATABASE_URL=database_url, REDIS_URL=services.redis_url()))
         migrate(env)
-        with ExitStack() as stack:
-            first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
-            second = stack.enter_context(serve(env, tmp / "second.log", "uvicorn"))
+        with two_workers(env, tmp) as (first, second):
             yield first, second
         for live in (first, second):
             assert log_problems(live.log_text()) == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import httpx
 import psycopg
@@ -17,8 +16,8 @@ from tests.support.live import (
     LiveServer,
     log_problems,
     migrate,
-    serve,
     server_env,
+    two_workers,
     wait_for_session,
 )
 from tests.support.sseparse import parse
@@ -49,9 +48,7 @@ def workers(
         STREAM_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
     )
     migrate(env)
-    with ExitStack() as stack:
-        first = stack.enter_context(serve(env, tmp / "first.log", "uvicorn"))
-        second = stack.enter_context(serve(env, tmp / "second.log", "uvicorn"))
+    with two_workers(env, tmp) as (first, second):
         yield first, second
     for server in (first, second):
         assert log_problems(server.log_text()) == []

@@ -126,6 +126,14 @@ def serve(
 
 
 @contextmanager
+def two_workers(env: dict[str, str], tmp: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Run two uvicorn servers on `env` (its database and Redis): two workers of one site."""
+    first_log, second_log = tmp / "first.log", tmp / "second.log"
+    with serve(env, first_log, "uvicorn") as first, serve(env, second_log, "uvicorn") as second:
+        yield first, second
+
+
+@contextmanager
 def daphne(env: dict[str, str], log: Path) -> Iterator[LiveServer]:
     """Run daphne on a free loopback port until the block ends; stop it by PID."""
     with serve(env, log, "daphne") as live:
