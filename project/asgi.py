@@ -5,12 +5,16 @@ from __future__ import annotations
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as get_asgi_application() does, for our handler:
 
-# Importing the routes needs the apps loaded, which get_asgi_application() did.
+from streaming.transports.middleware import ASGIHandler  # noqa: E402
+
+django_asgi_app = ASGIHandler()
+
+# Importing the routes needs the apps loaded.
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from streaming.observe.tracing import traced  # noqa: E402

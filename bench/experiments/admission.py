@@ -10,7 +10,9 @@ that alternate between variants (`VARIANTS`, comma-separated; default both):
 - `reused`: production, the request's sync calls in a reused thread
   (transports/request_threads.py);
 - `per-request`: that wrapper off, so Django's handler starts and joins a thread per
-  request, as before.
+  request, as before;
+- `csrf-hop`: production, but with CSRF's view check sent to the request's thread for
+  every view, as Django's own handler does (`transports/middleware.py`).
 
 Prints the process CPU (all threads) per request for each round, and the medians.
 """
@@ -79,7 +81,9 @@ async def no_reuse() -> AsyncIterator[None]:
 
 
 async def main() -> None:
-    from project.asgi import application
+    from django.core.handlers.base import BaseHandler
+
+    from project.asgi import application, django_asgi_app
     from streaming.transports import handoff, request_threads
 
     variants = os.environ.get("VARIANTS", "reused,per-request").split(",")
@@ -91,8 +95,15 @@ async def main() -> None:
     for r in range(rounds):
         for v in variants if r % 2 == 0 else variants[::-1]:
             handoff.request_thread = (  # type: ignore[attr-defined]
-                request_threads.request_thread if v == "reused" else no_reuse
+                no_reuse if v == "per-request" else request_threads.request_thread
             )
+            if v == "csrf-hop":  # Django's adaptation of the view hooks, for this round
+                django_asgi_app.adapt_method_mode = BaseHandler.adapt_method_mode.__get__(
+                    django_asgi_app
+                )
+            else:
+                vars(django_asgi_app).pop("adapt_method_mode", None)
+            django_asgi_app.load_middleware(is_async=True)
             started_threads = threading.active_count()
             t0 = time.process_time()
             for _ in range(per_round):

@@ -19,6 +19,7 @@ import pytest
 import websockets
 
 from tests.support.accounts import (
+    PASSWORD,
     create_token,
     create_user,
     csrf_header,
@@ -125,6 +126,19 @@ async def test_a_cookie_post_without_csrf_gets_403_json(site: Site) -> None:
     assert response.json()["detail"].startswith("CSRF check failed")
     assert cancel.status_code == 403
     assert site.session_count() == before
+
+
+async def test_the_sign_in_form_without_its_csrf_token_gets_403(site: Site) -> None:
+    # Not exempt: Django's CSRF check runs in the request's thread (transports/middleware.py).
+    form = {"username": "alice", "password": PASSWORD, "next": "/"}
+    async with httpx.AsyncClient(base_url=site.server.url, timeout=30) as client:
+        await client.get("/login/")  # the CSRF cookie, but the form's token is left out
+        refused = await client.post("/login/", data=form)
+        assert "sessionid" not in client.cookies
+        await sign_in(client, "alice")  # with the token, the same form signs in
+        assert "sessionid" in client.cookies
+    assert refused.status_code == 403
+    assert "CSRF verification failed" in refused.text
 
 
 async def test_a_cookie_post_from_another_site_gets_403_even_with_the_token(site: Site) -> None:
