@@ -61,6 +61,7 @@ class EventLog:
         self._texts: deque[str] = deque()
         self._is_json: deque[bool] = deque()
         self._ends: deque[int] = deque()  # byte count at the end of each kept event
+        self._end = 0  # byte count at the end of the newest event
         self._dropped = 0  # byte count at the end of the last dropped event
         self._max_events = max_events
         self._max_bytes = max_bytes
@@ -85,7 +86,7 @@ class EventLog:
     @property
     def kept_bytes(self) -> int:
         """The encoded size of the events kept."""
-        return (self._ends[-1] if self._ends else self._dropped) - self._dropped
+        return self._end - self._dropped
 
     def full(self) -> bool:
         """Return whether the slowest reader is as far behind as the log keeps."""
@@ -109,7 +110,7 @@ class EventLog:
             return 0
         first = self.last_id - len(self._ends) + 1
         read_end = self._ends[cursor - first] if cursor >= first else self._dropped
-        return self._ends[-1] - read_end
+        return self._end - read_end
 
     async def room(self) -> None:
         """Wait until the slowest reader has caught up enough for another event."""
@@ -118,24 +119,27 @@ class EventLog:
                 self._room = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._room)
 
-    def append(self, event: Event) -> Frame:
-        """Add `event` with the next id and wake the readers; return it as a frame."""
+    def append(self, event: Event) -> None:
+        """Add `event` with the next id and wake the readers."""
         text, is_json = event_text(event)
         self.last_id += 1
         self._names.append(event.name)
         self._texts.append(text)
         self._is_json.append(is_json)
-        end = self._ends[-1] if self._ends else self._dropped
-        self._ends.append(end + frame_size(event.name, text))
+        self._end += frame_size(event.name, text)
+        self._ends.append(self._end)
         self.snapshot.fold(self.last_id, event)
-        self._drop_oldest()
-        self._wake()
-        return Frame(self.last_id, event.name, text, is_json)
+        if self._beyond_bounds(len(self._names)):
+            self._drop_oldest()
+        if self._waiters:
+            self._wake()
+
+    def newest(self) -> Frame:
+        """Return the newest event (the log holds one)."""
+        return Frame(self.last_id, self._names[-1], self._texts[-1], self._is_json[-1])
 
     def _drop_oldest(self) -> None:
         """Drop the oldest events beyond the bounds, never one a reader has yet to read."""
-        if not self._beyond_bounds(len(self._names)):
-            return
         held = min(self._cursors.values(), default=self.last_id)
         first = self.last_id - len(self._names) + 1
         while len(self._names) > 1 and first <= held and self._beyond_bounds(len(self._names)):
@@ -167,6 +171,8 @@ class EventLog:
         if count <= 0:
             return []
         self.check(event_id)
+        if count == 1:  # A reader that keeps up: the newest event alone.
+            return [self.newest()]
         if count == len(self._names):
             names, texts, is_json = list(self._names), list(self._texts), list(self._is_json)
         else:  # Readers mostly ask for the last few: take them from the right end.

@@ -230,9 +230,9 @@ class StreamRun:
         await self._finish(reason, error, public_error=public)
 
     def _append(self, event: Event) -> None:
-        frame = self.log.append(event)
+        self.log.append(event)
         if self._mirror is not None:
-            self._mirror.add(frame)
+            self._mirror.add(self.log.newest())
 
     def _failed(self, exc: Exception) -> tuple[str, str | None]:
         """Log a failure; return its internal detail and, for a SourceError, its public text."""

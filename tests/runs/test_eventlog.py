@@ -105,7 +105,8 @@ async def test_a_reader_that_stops_reading_holds_at_most_the_byte_bound() -> Non
 
 def test_chat_data_is_encoded_once_as_compact_json() -> None:
     log = EventLog(max_events=10, max_bytes=1 << 20)
-    frame = log.append(Event("message_chunk", {"content": "héllo", "n": [1, 2]}))
+    log.append(Event("message_chunk", {"content": "héllo", "n": [1, 2]}))
+    frame = log.newest()
 
     assert frame == (1, "message_chunk", '{"content":"héllo","n":[1,2]}', True)
     assert log.after(0) == [frame]
