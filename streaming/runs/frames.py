@@ -8,12 +8,16 @@ text as it is, and its length is what the log's byte bound counts.
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any, NamedTuple
 
 from streaming.runs.endings import FinalFrame
-from streaming.sources.base import Event
+from streaming.sources.base import Event, SourceError
+
+logger = logging.getLogger("streaming.runs.run")  # a run's failures, logged as its own
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -102,3 +106,11 @@ def final_event(frame: FinalFrame, thread_id: str | None) -> Event:
     """Return the `error` event a stream ends with (a chat stream's names its thread)."""
     data = {"error": frame.message, "reason": frame.reason}
     return Event("error", data if thread_id is None else {"thread_id": thread_id, **data})
+
+
+def failure(session_id: uuid.UUID, exc: Exception) -> tuple[str, str | None]:
+    """Log a run's failure; return its internal detail and, for a SourceError, the public
+    text of its `error` frame."""
+    error = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+    logger.error("Stream %s failed: %s", session_id, error, exc_info=exc)
+    return error, exc.public_message if isinstance(exc, SourceError) else None

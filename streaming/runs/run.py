@@ -26,12 +26,12 @@ from streaming.runs import cancel as control
 from streaming.runs import redislog, shutdown, webhooks
 from streaming.runs.endings import EndReason, FinalFrame
 from streaming.runs.eventlog import EventLog
-from streaming.runs.frames import final_event
+from streaming.runs.frames import failure, final_event
 from streaming.runs.readers import Comment, Output, reader_gone
 from streaming.runs.registry import live_runs
 from streaming.runs.threads import ThreadHold, free_thread
 from streaming.runs.watchdog import StallWatchdog
-from streaming.sources.base import Event, SourceError
+from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +115,16 @@ class StreamRun:
                 self._listen(self._subscription), name=f"{name}-cancel", context=context
             )
         live_runs().add(self)
-        self._unread = asyncio.get_running_loop().call_later(
-            conf.cancel_grace_seconds, self._never_read
+        # In the run's context: a timer holds its context (the request's would hold its thread).
+        self._unread = self.loop.call_later(
+            conf.cancel_grace_seconds, self._never_read, context=context
         )
+
+    def _read(self) -> None:
+        """Stop waiting for the first reader (it came, or the run ends)."""
+        if self._unread is not None:
+            self._unread.cancel()
+            self._unread = None
 
     def _never_read(self) -> None:
         """Give up on the first reader (its client left before the body began)."""
@@ -153,8 +160,7 @@ class StreamRun:
         re-raised.
         """
         self._readers += 1
-        if self._unread is not None:
-            self._unread.cancel()
+        self._read()
         reader, self._first_reader = self._first_reader or object(), None
         try:
             await self.start()
@@ -215,7 +221,7 @@ class StreamRun:
             if scope.expired():
                 reason = EndReason.TIMEOUT
             else:
-                reason, (error, public) = EndReason.ERROR, self._failed(exc)
+                reason, (error, public) = EndReason.ERROR, failure(self.session_id, exc)
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 # Not ours: the event loop is going away with the process.
@@ -226,19 +232,13 @@ class StreamRun:
             if task is not None:
                 task.uncancel()
         except Exception as exc:
-            reason, (error, public) = EndReason.ERROR, self._failed(exc)
+            reason, (error, public) = EndReason.ERROR, failure(self.session_id, exc)
         await self._finish(reason, error, public_error=public)
 
     def _append(self, event: Event) -> None:
         self.log.append(event)
         if self._mirror is not None:
             self._mirror.add(self.log.newest())
-
-    def _failed(self, exc: Exception) -> tuple[str, str | None]:
-        """Log a failure; return its internal detail and, for a SourceError, its public text."""
-        error = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
-        logger.error("Stream %s failed: %s", self.session_id, error, exc_info=exc)
-        return error, exc.public_message if isinstance(exc, SourceError) else None
 
     async def _close_unstarted(self, reason: EndReason) -> None:
         async with contextlib.aclosing(self._events):
@@ -254,8 +254,7 @@ class StreamRun:
             return
         self._finishing = True
         live_runs().retire(self)
-        if self._unread is not None:
-            self._unread.cancel()
+        self._read()
         if self._listener is not None and self._listener is not asyncio.current_task():
             self._listener.cancel()
         ending = reason.ending

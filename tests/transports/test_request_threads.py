@@ -8,13 +8,17 @@ runs. The application is driven in process through `project.asgi`, as a server w
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
 import pytest
+from asgiref.sync import ThreadSensitiveContext
 from django.core.signals import request_finished, request_started
 
 from project.asgi import application
+from tests.support.asgi import post_json
+from tests.support.sources import Probe
 
 SCOPE: dict[str, Any] = {
     "type": "http",
@@ -81,3 +85,21 @@ async def test_sync_code_of_a_request_runs_in_one_reused_thread() -> None:
     assert seen[1][1] is first  # one thread for all of the first request's sync code
     assert seen[3][1] is second
     assert second is first  # the second request reused it: no thread started per request
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_live_streams_keep_nothing_of_their_requests_thread(probe: Probe, use_source) -> None:
+    # Each request's thread-sensitive context leads to its thread's executor, the thread and
+    # asgiref's locals: a stream that kept it (a timer made in the request's context did)
+    # would hold them, and the collector would walk them, for as long as the stream lives.
+    use_source("IdleSource")
+    live = [await post_json("/api/chat/stream", {}) for _ in range(3)]
+    assert [exchange.status for exchange in live] == [200, 200, 200]
+    for exchange in live:  # sent once Django's handler has returned, its context exited
+        assert await exchange.read_chunk() == b": stream open\n\n"
+    gc.collect()
+    kept = [obj for obj in gc.get_objects() if isinstance(obj, ThreadSensitiveContext)]
+    probe.gate.set()
+    for exchange in live:
+        await exchange.read_all()
+    assert kept == []
