@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -29,6 +29,7 @@ from streaming.runs import shutdown
 from streaming.runs.opening import open_chat_stream, open_prose_stream, open_resume
 from streaming.runs.readers import Followable
 from streaming.runs.registry import live_runs
+from streaming.runs.run import StreamRun
 from streaming.sources import chat_source
 from streaming.transports import sse
 from streaming.transports.handoff import handoff_of
@@ -119,38 +120,37 @@ def _client(request: HttpRequest, caller: Caller) -> ClientInfo:
     return ClientInfo.from_scope(request.scope, user_id=caller.user_id)
 
 
-class ChatStreamView(ApiView):
-    """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
+class StreamStartView(ApiView):
+    """A `POST` that starts a stream: check the caller, validate, record the session, stream."""
 
     http_method_names = ["post", "options"]
+    schema: type[ChatRequest] | type[ProseRequest]
+    opens: Callable[..., Awaitable[StreamRun]]  # opening.py's opener for `schema`
 
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         """Validate the request, record the session, stream its events."""
         try:
             caller = await authenticate(request)
-            chat = validate(ChatRequest, read_json_object(request))
+            body = validate(self.schema, read_json_object(request))
             client = _client(request, caller)
-            run = await open_chat_stream(chat, transport=Transport.SSE, client=client)
+            run = await self.opens(body, transport=Transport.SSE, client=client)
         except ApiError as exc:
             return exc.response()
         return await EventStreamResponse.open(run, request, session_id=run.session_id)
 
 
-class ProseStreamView(ApiView):
+class ChatStreamView(StreamStartView):
+    """`POST /api/chat/stream`: the workflow stream of deer-flow's chat."""
+
+    schema = ChatRequest
+    opens = staticmethod(open_chat_stream)
+
+
+class ProseStreamView(StreamStartView):
     """`POST /api/prose/generate`: the prose writer's stream."""
 
-    http_method_names = ["post", "options"]
-
-    async def post(self, request: HttpRequest) -> HttpResponseBase:
-        """Validate the request, record the session, stream the text."""
-        try:
-            caller = await authenticate(request)
-            prose = validate(ProseRequest, read_json_object(request))
-            client = _client(request, caller)
-            run = await open_prose_stream(prose, transport=Transport.SSE, client=client)
-        except ApiError as exc:
-            return exc.response()
-        return await EventStreamResponse.open(run, request, session_id=run.session_id)
+    schema = ProseRequest
+    opens = staticmethod(open_prose_stream)
 
 
 class ConfigView(ApiView):
