@@ -32,7 +32,7 @@ PORTS=(18191 18192)
 
 trees=()
 cleanup() {
-  for pid in "${pids[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
+  stop_suts
   for tree in "${trees[@]:-}"; do [[ -n "$tree" ]] && git -C "$PROJECT" worktree remove --force "$tree"; done
   rm -rf "$DB_DIR"
 }
@@ -47,32 +47,18 @@ trees=("${dirs[0]}")  # removed on exit
 if [[ -z "$after" ]]; then dirs[1]="$PROJECT"; else trees+=("${dirs[1]}"); fi
 labels=("$before" "${after:-work tree}")
 
-pids=()
-for i in 0 1; do
-  db="$DB_DIR/compare-$i.sqlite3"
-  env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" "$SUT_VENV/bin/python" "${dirs[$i]}/manage.py" migrate --noinput -v 0
-  command="$(server_command uvicorn)"
-  (cd "${dirs[$i]}" && exec env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" \
-    ${command//\{port\}/${PORTS[$i]}}) >>"$DB_DIR/server-$i.log" 2>&1 &
-  pids+=("$!")
-done
-for port in "${PORTS[@]}"; do
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2
-  done
-done
+for i in 0 1; do start_sut "${dirs[$i]}" "${PORTS[$i]}" project.asgi:application "$DB_DIR/server-$i.log"; done
 
 declare -a rates0 rates1
 for ((round = 1; round <= ROUNDS; round++)); do
   order=(0 1); (( round % 2 == 0 )) && order=(1 0)
   for i in "${order[@]}"; do
     rate=$("$BENCH_VENV/bin/python" "$HARNESS/sse_bench.py" \
-      --url "http://127.0.0.1:${PORTS[$i]}/api/chat/stream" --server-pid "${pids[$i]}" "${ARGS[@]}" \
+      --url "http://127.0.0.1:${PORTS[$i]}/api/chat/stream" --server-pid "${SUT_PIDS[$i]}" "${ARGS[@]}" \
       | "$BENCH_VENV/bin/python" -c "import json,sys; print(round(json.load(sys.stdin)['metrics']['$METRIC'], 1))")
     eval "rates$i+=($rate)"
     echo "round $round  ${labels[$i]}: $rate $UNIT"
   done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 m0=$(median "${rates0[@]}"); m1=$(median "${rates1[@]}")
 echo "$SCENARIO median $UNIT: ${labels[0]} $m0, ${labels[1]} $m1 (ratio $(awk "BEGIN {printf \"%.2f\", $m1/$m0}"))"

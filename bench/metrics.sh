@@ -18,25 +18,8 @@ PORTS=(18193 18194)
 apps=(project.asgi:application bench.experiments.no_metrics:application)
 labels=("metrics on" "metrics off")
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
-  rm -rf "$DB_DIR"
-}
-trap cleanup EXIT
-for i in 0 1; do
-  db="$DB_DIR/metrics-$i.sqlite3"
-  env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" "$SUT_VENV/bin/python" "$PROJECT/manage.py" migrate --noinput -v 0
-  command="$(server_command uvicorn "${apps[$i]}")"
-  (cd "$PROJECT" && exec env "${SUT_ENV[@]}" PYTHONPATH="$PROJECT" DATABASE_URL="sqlite:///$db" \
-    ${command//\{port\}/${PORTS[$i]}}) &
-  pids+=("$!")
-done
-for port in "${PORTS[@]}"; do
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2
-  done
-done
+trap 'stop_suts; rm -rf "$DB_DIR"' EXIT
+for i in 0 1; do start_sut "$PROJECT" "${PORTS[$i]}" "${apps[$i]}" "$DB_DIR/server-$i.log"; done
 
 declare -a rates0 rates1 ttfe0 ttfe1
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -52,7 +35,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     echo "round $round  ${labels[$i]}: S1 $rate events/s, S4 TTFE $ttfe ms"
   done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 m0=$(median "${rates0[@]}"); m1=$(median "${rates1[@]}")
 t0=$(median "${ttfe0[@]}"); t1=$(median "${ttfe1[@]}")
 echo "S1 median events/s: ${labels[0]} $m0, ${labels[1]} $m1 (on/off $(awk "BEGIN {printf \"%.3f\", $m0/$m1}"))"

@@ -40,3 +40,23 @@ server_command() {  # server_command daphne|uvicorn [ASGI app]: the project's se
     *) echo "unknown server $1 (daphne or uvicorn)" >&2; return 1 ;;
   esac
 }
+
+# Two servers side by side (compare.sh, metrics.sh): each with its own database, on uvicorn.
+SUT_PIDS=()
+start_sut() {  # start_sut DIR PORT APP LOG: the project at DIR serving APP on PORT, in the background
+  local db="$DB_DIR/sut-$2.sqlite3" command
+  env "${SUT_ENV[@]}" DATABASE_URL="sqlite:///$db" "$SUT_VENV/bin/python" "$1/manage.py" migrate --noinput -v 0
+  command="$(server_command uvicorn "$3")"
+  (cd "$1" && exec env "${SUT_ENV[@]}" PYTHONPATH="$1" DATABASE_URL="sqlite:///$db" \
+    ${command//\{port\}/$2}) >>"$4" 2>&1 &
+  SUT_PIDS+=("$!")
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "the server at $1 did not answer on port $2 (log: $4)" >&2; return 1
+}
+stop_suts() {  # stop the servers start_sut started
+  for pid in "${SUT_PIDS[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
