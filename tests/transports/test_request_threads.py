@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import types
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from asgiref.sync import ThreadSensitiveContext
 from django.core.signals import request_finished, request_started
 
 from project.asgi import application
+from streaming.runs.registry import live_runs
 from tests.support.asgi import post_json
 from tests.support.sources import Probe
 
@@ -87,6 +89,29 @@ async def test_sync_code_of_a_request_runs_in_one_reused_thread() -> None:
     assert second is first  # the second request reused it: no thread started per request
 
 
+def reaches_a_request_context(root: object) -> bool:
+    """Whether a request's thread-sensitive context is reachable from `root`.
+
+    Walks what `root` references, but not through the event loop (every timer and socket of
+    the process hangs off it), classes, modules or functions' globals (a function counts
+    only by its closure).
+    """
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (asyncio.AbstractEventLoop, type, types.ModuleType)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, ThreadSensitiveContext):
+            return True
+        if isinstance(obj, types.FunctionType):
+            todo.extend(obj.__closure__ or ())
+            continue
+        todo.extend(gc.get_referents(obj))
+    return False
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_live_streams_keep_nothing_of_their_requests_thread(probe: Probe, use_source) -> None:
     # Each request's thread-sensitive context leads to its thread's executor, the thread and
@@ -97,9 +122,10 @@ async def test_live_streams_keep_nothing_of_their_requests_thread(probe: Probe, 
     assert [exchange.status for exchange in live] == [200, 200, 200]
     for exchange in live:  # sent once Django's handler has returned, its context exited
         assert await exchange.read_chunk() == b": stream open\n\n"
-    gc.collect()
-    kept = [obj for obj in gc.get_objects() if isinstance(obj, ThreadSensitiveContext)]
+    runs = list(live_runs().runs.values())
+    kept = [run.session_id for run in runs if reaches_a_request_context(run)]
     probe.gate.set()
     for exchange in live:
         await exchange.read_all()
+    assert len(runs) == 3
     assert kept == []
