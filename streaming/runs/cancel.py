@@ -9,6 +9,7 @@ channel on each call, which made admitting a stream dearer with each live one).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import uuid
@@ -23,6 +24,7 @@ from streaming.runs.registry import find_live_run
 logger = logging.getLogger(__name__)
 
 CANCEL = "stream.cancel"
+LISTEN_RETRY_SECONDS = 0.5
 
 
 class CancelOutcome(enum.Enum):
@@ -88,6 +90,16 @@ class CancelSubscription:
             message: dict[str, Any] = await self._layer.receive(self._channel)
             if message.get("type") == CANCEL:
                 return _reason(message.get("reason"))
+
+    async def next_cancel(self, session_id: uuid.UUID) -> EndReason:
+        """Return why, when a cancel arrives; a passing channel-layer fault (Redis timing out
+        under load) must not leave the run deaf to cancels: listen again after a pause."""
+        while True:
+            try:
+                return await self.wait()
+            except Exception as exc:
+                logger.warning("Stream %s: cancel channel failed (%s)", session_id, exc)
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
     async def leave(self) -> None:
         """Leave the group (best effort: a group left behind expires on its own)."""

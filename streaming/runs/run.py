@@ -35,8 +35,6 @@ from streaming.sources.base import Event
 
 logger = logging.getLogger(__name__)
 
-LISTEN_RETRY_SECONDS = 0.5
-
 
 class StreamRun:
     """Drive one source to its end under the deadline and record how it ended."""
@@ -185,16 +183,13 @@ class StreamRun:
         self.request_stop(reason)
 
     async def _listen(self, subscription: control.CancelSubscription) -> None:
-        while True:
-            try:
-                reason = await subscription.wait()
-                break
-            except Exception as exc:
-                # A passing channel-layer fault (Redis timing out under load) must not
-                # leave the stream deaf to cancels: listen again after a short pause.
-                logger.warning("Stream %s: cancel channel failed (%s)", self.session_id, exc)
-                await asyncio.sleep(LISTEN_RETRY_SECONDS)
-        self.cancel_requested(reason)
+        self.cancel_requested(await subscription.next_cancel(self.session_id))
+
+    def client_left(self) -> None:
+        """A transport saw its client leave: if that was the last reader, end the run now
+        (STREAM_ON_DISCONNECT=cancel), not once the reader has closed (`follow` confirms it)."""
+        if self._readers == 1 and self.on_disconnect == "cancel":
+            self.request_stop(reader_gone(shutting_down=shutdown.in_progress()))
 
     async def _drive(self) -> None:
         reason, error, public = EndReason.NONE, "", None

@@ -47,6 +47,7 @@ class BodyHandoff:
     started: bool = False  # the handler sent this stream's status and headers
     disconnected: bool = False  # the client left while the handler ran
     tags: StreamTags | None = None  # what names the stream in the lines logged sending it
+    client_left: Callable[[], None] | None = None  # told at once when the client leaves
 
     def take(
         self,
@@ -55,9 +56,12 @@ class BodyHandoff:
         first: bytes,
         session_id: uuid.UUID,
         tags: StreamTags | None = None,
+        client_left: Callable[[], None] | None = None,
     ) -> None:
-        """Send `first`, then the rest of `body`, once the handler has sent the headers."""
+        """Send `first`, then the rest of `body`, once the handler has sent the headers;
+        call `client_left` as soon as the client is seen to leave."""
         self.body, self.first, self.tags = body, first, tags
+        self.client_left = client_left
         self.session_header = str(session_id).encode()
 
 
@@ -94,7 +98,7 @@ def serve_bodies(app: ASGIApp) -> ASGIApp:
                 await app({**scope, HANDOFF: handoff}, watched_receive, guarded_send)
             if handoff.body is not None and handoff.started and not handoff.disconnected:
                 current_stream.set(handoff.tags)  # This task's, for the body's log lines.
-                await _stream_body(handoff.first, handoff.body, receive, send)
+                await _stream_body(handoff, handoff.body, receive, send)
         finally:
             if handoff.body is not None:
                 await handoff.body.aclose()  # Sent to its end, or never: the reader is gone.
@@ -114,11 +118,11 @@ def _is_for(handoff: BodyHandoff, message: Message) -> bool:
 
 
 async def _stream_body(
-    first: bytes, body: AsyncGenerator[bytes, None], receive: Receive, send: Send
+    handoff: BodyHandoff, body: AsyncGenerator[bytes, None], receive: Receive, send: Send
 ) -> None:
     """Send the stream's frames until it ends or the client goes away."""
-    sending = asyncio.ensure_future(_send_all(first, body, send))
-    leaving = asyncio.ensure_future(_disconnect(receive))
+    sending = asyncio.ensure_future(_send_all(handoff.first, body, send))
+    leaving = asyncio.ensure_future(_disconnect(receive, handoff.client_left))
     try:
         await asyncio.wait({sending, leaving}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -139,6 +143,10 @@ async def _send_all(first: bytes, body: AsyncGenerator[bytes, None], send: Send)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _disconnect(receive: Receive) -> None:
+async def _disconnect(receive: Receive, client_left: Callable[[], None] | None) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    if client_left is not None:
+        # At once, before the reader is closed: a run whose last reader this was starts
+        # ending now (its source cleaned up a few task switches sooner; S3).
+        client_left()

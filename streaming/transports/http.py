@@ -65,7 +65,9 @@ class EventStreamResponse(StreamingHttpResponse):
         handoff = handoff_of(getattr(request, "scope", None))
         if handoff is None:
             return cls(body, session_id=session_id)
-        handoff.take(body, first=await anext(body), session_id=session_id, tags=tags)
+        left = stream.client_left if isinstance(stream, StreamRun) else None
+        first = await anext(body)
+        handoff.take(body, first=first, session_id=session_id, tags=tags, client_left=left)
         return cls(_nothing(), session_id=session_id)
 
     def __aiter__(self) -> AsyncIterator[bytes]:

@@ -102,7 +102,7 @@ async def test_a_failing_cancel_channel_is_listened_to_again(
     monkeypatch.setattr(control.CancelSubscription, "wait", flaky_wait)
     # As with Redis: cancels travel over the layer (the in-memory one needs no listener).
     monkeypatch.setattr(control, "needs_layer", lambda: True)
-    monkeypatch.setattr("streaming.runs.run.LISTEN_RETRY_SECONDS", 0)
+    monkeypatch.setattr(control, "LISTEN_RETRY_SECONDS", 0)
     exchange = await post_json("/api/chat/stream", {})
     await exchange.read_until(b"id: 1\n")
 
