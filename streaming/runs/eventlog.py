@@ -131,8 +131,7 @@ class EventLog:
         self.snapshot.fold(self.last_id, event)
         if self._beyond_bounds(len(self._names)):
             self._drop_oldest()
-        if self._waiters:
-            self._wake()
+        self._wake()
 
     def newest(self) -> Frame:
         """Return the newest event (the log holds one)."""
